@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+
+/**
+ * Every command, one file each. Registering is the only thing this list does; the order is
+ * the order `bert-probe --help` shows.
+ */
+export type RegisterCommand = (program: Command) => void;
+
+export const COMMANDS: RegisterCommand[] = [];

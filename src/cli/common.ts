@@ -1,0 +1,116 @@
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { exitCodeOf, InputError } from '../util/errors.js';
+import { Ui } from '../util/ui.js';
+
+/**
+ * Options every command shares (DESIGN.md), defined once. Commands that run a model call
+ * addModelOptions; every command calls addOutputOptions.
+ */
+export interface OutputOptions {
+  quiet?: boolean;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export interface ModelOptions {
+  /** Undefined when the user did not pass --model (so the default may fall back to random). */
+  model?: string;
+  revision?: string;
+  engine: 'auto' | 'tfjs' | 'onnx';
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  device: 'cpu' | 'cuda';
+  batchSize: number;
+  offline?: boolean;
+  seed: number;
+}
+
+export interface RunOptions {
+  out?: string;
+  force?: boolean;
+}
+
+export type CommonOptions = OutputOptions & ModelOptions & RunOptions;
+
+export const DEFAULT_MODEL = 'bert-base-uncased';
+
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer (got '${value}')`);
+    return n;
+  };
+}
+
+export function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer (got '${value}')`);
+    return n;
+  };
+}
+
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
+    .option('--quiet', 'print only errors')
+    .option('--json', 'print the summary JSON on stdout (nothing else there)')
+    .option('--debug', 'print debug details and stack traces');
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <id|dir|random[:CONFIG]>', `model: Hugging Face id, local folder, or random[:CONFIG] control (default: ${DEFAULT_MODEL})`)
+    .option('--revision <rev>', 'Hub revision (branch, tag or commit)')
+    .addOption(new Option('--engine <engine>', 'forward-pass engine').choices(['auto', 'tfjs', 'onnx']).default('auto'))
+    .addOption(new Option('--backend <backend>', 'tfjs backend (default: tensorflow if installed, else wasm, else cpu)').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--device <device>', 'onnx execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .option('-b, --batch-size <n>', 'sentences per forward batch', positiveInt('--batch-size'), 16)
+    .option('--offline', 'never touch the network (HF_HUB_OFFLINE=1 does the same)')
+    .option('--seed <n>', 'seed for every random choice', nonNegativeInt('--seed'), 42);
+}
+
+export function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('-o, --out <dir>', 'results folder (default: results/<command>-<model>-<data>-<timestamp>)')
+    .option('--force', 'write into an existing non-empty --out folder');
+}
+
+export function isOffline(opts: { offline?: boolean }): boolean {
+  return Boolean(opts.offline) || process.env.HF_HUB_OFFLINE === '1' || process.env.BERT_PROBE_OFFLINE === '1';
+}
+
+/**
+ * Wrap a command's action: one Ui per run, errors printed as the user needs them (no stack
+ * trace unless --debug), exit code 2 for bad input and 1 for runtime failures.
+ */
+export function action<A extends unknown[]>(
+  fn: (ui: Ui, ...args: A) => Promise<void> | void,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    // commander passes (...positionals, options, command); options are the second to last.
+    const opts = (args.length >= 2 ? args[args.length - 2] : {}) as OutputOptions;
+    const ui = new Ui({ quiet: opts.quiet, json: opts.json, debug: opts.debug });
+    try {
+      await fn(ui, ...args);
+    } catch (err) {
+      reportError(ui, err, Boolean(opts.debug));
+      process.exitCode = exitCodeOf(err);
+    }
+  };
+}
+
+export function reportError(ui: Ui, err: unknown, debug: boolean): void {
+  if (err instanceof Error) {
+    ui.error(err.message);
+    if (debug && err.stack) process.stderr.write(err.stack + '\n');
+    else if (!(err instanceof InputError)) process.stderr.write('(run with --debug for the stack trace)\n');
+  } else {
+    ui.error(String(err));
+  }
+}
+
+/** Attach a one-line example to a command; `bert-probe --help` lists them. */
+export function withExample(cmd: Command, example: string): Command {
+  (cmd as Command & { example?: string }).example = example;
+  cmd.addHelpText('after', `\nExample:\n  $ ${example}\n`);
+  return cmd;
+}
