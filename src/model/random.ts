@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import type { BertConfig, WeightMap } from './types.js';
+import { canonicalWeights } from './weight-names.js';
+
+/**
+ * The random-init control: weights drawn as BERT initialises them (HF
+ * BertPreTrainedModel._init_weights: Linear and Embedding weights ~ N(0, initializer_range =
+ * 0.02), the padding row of the word embeddings zeroed, biases 0, LayerNorm weight 1 / bias 0),
+ * from a seeded PRNG so `--seed` reproduces them exactly. The MLM decoder is left out: it is
+ * tied to the word embeddings (see WeightMap).
+ */
+
+export const INITIALIZER_RANGE = 0.02;
+
+/**
+ * xorshift128 (Marsaglia 2003, "Xorshift RNGs", J. Stat. Softw. 8(14)) seeded through
+ * splitmix32 so nearby seeds give unrelated streams.
+ */
+export class Xorshift128 {
+  private x: number;
+  private y: number;
+  private z: number;
+  private w: number;
+  constructor(seed: number) {
+    let s = seed >>> 0;
+    const splitmix = () => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    // State kept as int32 (`| 0`) so V8 stores it unboxed; read as unsigned on output.
+    this.x = splitmix() | 0 || 1;
+    this.y = splitmix() | 0;
+    this.z = splitmix() | 0;
+    this.w = splitmix() | 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    const t = this.x ^ (this.x << 11);
+    this.x = this.y;
+    this.y = this.z;
+    this.z = this.w;
+    this.w = (this.w ^ (this.w >>> 19) ^ (t ^ (t >>> 8))) | 0;
+    return (this.w >>> 0) / 4294967296;
+  }
+}
+
+/**
+ * Fill `out` with N(0, std) by Marsaglia's polar form of Box-Muller (Marsaglia & Bray 1964):
+ * two normals per accepted pair of uniforms, no trigonometry.
+ */
+export function fillNormal(out: Float32Array, std: number, rng: Xorshift128): void {
+  const n = out.length;
+  let i = 0;
+  while (i < n) {
+    const u = 2 * rng.next() - 1;
+    const v = 2 * rng.next() - 1;
+    const s = u * u + v * v;
+    if (s >= 1 || s === 0) continue;
+    const f = std * Math.sqrt((-2 * Math.log(s)) / s);
+    out[i++] = u * f;
+    if (i < n) out[i++] = v * f;
+  }
+}
+
+/** Random weights of `config`'s shape, including the MLM head (decoder tied). Deterministic in `seed`. */
+export function randomWeights(config: BertConfig, seed: number): WeightMap {
+  const rng = new Xorshift128(seed);
+  const weights: WeightMap = new Map();
+  for (const spec of canonicalWeights(config)) {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (spec.init === 'normal') fillNormal(data, INITIALIZER_RANGE, rng);
+    else if (spec.init === 'ones') data.fill(1);
+    weights.set(spec.name, { data, shape: spec.shape });
+  }
+  const word = weights.get('embeddings.word_embeddings.weight')!;
+  const H = config.hiddenSize;
+  word.data.fill(0, config.padTokenId * H, (config.padTokenId + 1) * H);
+  return weights;
+}
+
+/** Stand-in for a weights sha256 of the random control: over the generator, seed and config. */
+export function randomWeightsSha256(config: BertConfig, seed: number): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ generator: 'bert-probe/random-init/xorshift128-polar/v1', seed, config }))
+    .digest('hex');
+}
