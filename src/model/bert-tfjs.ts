@@ -127,7 +127,7 @@ export class TfjsBert {
   // ---- the parts ---------------------------------------------------------------------------
 
   private denseOp(x: Tensor2D, d: Dense): Tensor2D {
-    return this.tf.fused.matMul({ a: x, b: d.w, bias: d.b });
+    return this.tf.fused.matMul({ a: x, b: d.w, bias: d.b }) as Tensor2D;
   }
 
   /** LayerNorm over the last axis (Ba et al. 2016), eps from the config. */
