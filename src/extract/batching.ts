@@ -1,0 +1,31 @@
+import type { ForwardBatch } from '../model/types.js';
+
+/**
+ * Length-bucketed batching: sequences sorted by length (longest first, so a batch that does
+ * not fit fails at once; ties keep input order), cut into batches of `batchSize`. Each batch is
+ * padded only to its own longest sequence, so short sentences do not pay for long ones.
+ * Callers restore the input order from the indices each batch carries.
+ */
+export function planBatches(lengths: readonly number[], batchSize: number): number[][] {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer (got ${batchSize})`);
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+  const out: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) out.push(order.slice(i, i + batchSize));
+  return out;
+}
+
+/** Pad id sequences into one ForwardBatch (attention mask 1 on real tokens, token types 0). */
+export function padBatch(seqs: readonly ArrayLike<number>[], padId: number): ForwardBatch {
+  const batchSize = seqs.length;
+  const seqLen = Math.max(...seqs.map((s) => s.length));
+  const inputIds = new Int32Array(batchSize * seqLen).fill(padId);
+  const attentionMask = new Int32Array(batchSize * seqLen);
+  const tokenTypeIds = new Int32Array(batchSize * seqLen);
+  seqs.forEach((s, b) => {
+    for (let t = 0; t < s.length; t++) {
+      inputIds[b * seqLen + t] = s[t]!;
+      attentionMask[b * seqLen + t] = 1;
+    }
+  });
+  return { batchSize, seqLen, inputIds, attentionMask, tokenTypeIds };
+}

@@ -1,0 +1,147 @@
+import type { Encoding, Engine } from '../model/types.js';
+import { RuntimeFailure } from '../util/errors.js';
+import { padBatch, planBatches } from './batching.js';
+import { defaultStride, ownerWindows, planWindows, type Window } from './windows.js';
+
+/**
+ * Runs encoded sentences through an engine in length-bucketed batches and hands back, per
+ * sentence, piece-level hidden states of the asked layers and (for sentences that fit the
+ * model) piece-level attention. Sentences longer than the model's positions are cut into
+ * overlapping windows (windows.ts) and stitched; `onSentence` is called once a sentence's
+ * windows are all done, in batch order (callers that need corpus order restore it by index).
+ */
+export interface SentenceForward {
+  /** Index into the `encodings` given. */
+  index: number;
+  /** Pieces incl. [CLS] and [SEP]. */
+  numPieces: number;
+  /** 1 when the sentence fit; otherwise the number of windows it was cut into. */
+  windows: number;
+  /** Hidden-state index (0 = embeddings) → [numPieces, hidden]. */
+  states: Map<number, Float32Array>;
+  /** Layer (1-based) → [heads, numPieces, numPieces]; null for windowed sentences. */
+  attentions: Map<number, Float32Array> | null;
+}
+
+export interface ForwardOptions {
+  hiddenStates: readonly number[];
+  attentions: readonly number[];
+  batchSize: number;
+  padId: number;
+  /** Positions the model has (config.maxPositionEmbeddings). */
+  maxPositions: number;
+  stride?: number;
+  onSentence: (r: SentenceForward) => void | Promise<void>;
+  /** Called after each batch with the number of real (unpadded) tokens it held. */
+  onBatch?: (tokens: number) => void;
+}
+
+interface Segment {
+  sentence: number;
+  window: number;
+  ids: ArrayLike<number>;
+}
+
+interface Pending {
+  numPieces: number;
+  windows: Window[];
+  owner: Int32Array | null;
+  left: number;
+  states: Map<number, Float32Array>;
+  attentions: Map<number, Float32Array> | null;
+}
+
+export async function forwardSentences(engine: Engine, encodings: readonly Pick<Encoding, 'ids'>[] | readonly { ids: ArrayLike<number> }[], opts: ForwardOptions): Promise<{ windowed: number[] }> {
+  const hidden = engine.config.hiddenSize;
+  const heads = engine.config.numAttentionHeads;
+  const content = opts.maxPositions - 2;
+  const stride = opts.stride ?? defaultStride(content);
+  const segments: Segment[] = [];
+  const pending = new Map<number, Pending>();
+  const windowed: number[] = [];
+  encodings.forEach((enc, s) => {
+    const P = enc.ids.length;
+    if (P <= opts.maxPositions) {
+      segments.push({ sentence: s, window: 0, ids: enc.ids });
+      return;
+    }
+    windowed.push(s);
+    const windows = planWindows(P - 2, content, stride);
+    windows.forEach((w, wi) => {
+      const ids = new Int32Array(w.end - w.start + 2);
+      ids[0] = enc.ids[0]!;
+      for (let i = w.start; i < w.end; i++) ids[i - w.start + 1] = enc.ids[i + 1]!;
+      ids[ids.length - 1] = enc.ids[P - 1]!;
+      segments.push({ sentence: s, window: wi, ids });
+    });
+  });
+
+  const want = { hiddenStates: [...opts.hiddenStates], attentions: [...opts.attentions] };
+  for (const batchIdx of planBatches(segments.map((g) => g.ids.length), opts.batchSize)) {
+    const segs = batchIdx.map((i) => segments[i]!);
+    const batch = padBatch(segs.map((g) => g.ids), opts.padId);
+    const out = await engine.forward(batch, want);
+    const T = batch.seqLen;
+    let tokens = 0;
+    for (let b = 0; b < segs.length; b++) {
+      const seg = segs[b]!;
+      const len = seg.ids.length;
+      tokens += len;
+      let p = pending.get(seg.sentence);
+      if (!p) {
+        const enc = encodings[seg.sentence]!;
+        const isWindowed = enc.ids.length > opts.maxPositions;
+        const windows = isWindowed ? planWindows(enc.ids.length - 2, content, stride) : [{ start: 0, end: enc.ids.length - 2 }];
+        p = {
+          numPieces: enc.ids.length,
+          windows,
+          owner: isWindowed ? ownerWindows(enc.ids.length - 2, windows) : null,
+          left: windows.length,
+          states: new Map(),
+          attentions: isWindowed ? null : new Map(),
+        };
+        pending.set(seg.sentence, p);
+      }
+      const P = p.numPieces;
+      for (const l of opts.hiddenStates) {
+        const hs = out.hiddenStates[l];
+        if (!hs) throw new RuntimeFailure(`engine ${engine.kind}/${engine.backend} did not return hidden state ${l}`);
+        let dst = p.states.get(l);
+        if (!dst) p.states.set(l, (dst = new Float32Array(P * hidden)));
+        const rowBase = b * T * hidden;
+        if (!p.owner) {
+          dst.set(hs.data.subarray(rowBase, rowBase + len * hidden));
+          continue;
+        }
+        const w = p.windows[seg.window]!;
+        if (seg.window === 0) dst.set(hs.data.subarray(rowBase, rowBase + hidden), 0);
+        if (seg.window === p.windows.length - 1) dst.set(hs.data.subarray(rowBase + (len - 1) * hidden, rowBase + len * hidden), (P - 1) * hidden);
+        for (let i = w.start; i < w.end; i++) {
+          if (p.owner[i] !== seg.window) continue;
+          const src = rowBase + (i - w.start + 1) * hidden;
+          dst.set(hs.data.subarray(src, src + hidden), (i + 1) * hidden);
+        }
+      }
+      if (p.attentions) {
+        for (const l of opts.attentions) {
+          const att = out.attentions[l - 1];
+          if (!att) throw new RuntimeFailure(`engine ${engine.kind}/${engine.backend} did not return attention of layer ${l}`);
+          const a = new Float32Array(heads * len * len);
+          for (let h = 0; h < heads; h++) {
+            for (let r = 0; r < len; r++) {
+              const src = ((b * heads + h) * T + r) * T;
+              a.set(att.data.subarray(src, src + len), (h * len + r) * len);
+            }
+          }
+          p.attentions.set(l, a);
+        }
+      }
+      if (--p.left === 0) {
+        pending.delete(seg.sentence);
+        await opts.onSentence({ index: seg.sentence, numPieces: P, windows: p.windows.length, states: p.states, attentions: p.attentions });
+      }
+    }
+    opts.onBatch?.(tokens);
+  }
+  return { windowed };
+}

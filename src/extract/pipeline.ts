@@ -1,0 +1,264 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Corpus } from '../corpus/types.js';
+import type { Engine, LoadedModel } from '../model/types.js';
+import type { ProbeNeeds } from '../probes/types.js';
+import { InputError, RuntimeFailure } from '../util/errors.js';
+import { attnName, layerName } from '../util/names.js';
+import { Ui } from '../util/ui.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { poolWords, wordAttention, type Pooling } from './align.js';
+import { forwardSentences } from './forward.js';
+import {
+  ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, openStore, rawAttnName, readIndex,
+  shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, type StoreIdentity, type StoreIndex,
+} from './store.js';
+import { defaultStride } from './windows.js';
+
+/**
+ * Corpus → model → word-level activations on disk (DESIGN.md data flow). Streams shard by
+ * shard: the sentences of one shard are tokenized, run in length-bucketed batches, pooled to
+ * words and written, then dropped, so memory does not grow with the corpus. A rerun (after a
+ * kill, or for another probe) recomputes only missing shard files; a store built for anything
+ * else (model, corpus, tokenizer, pooling, dtype) is refused, never reused.
+ */
+export interface ExtractOptions {
+  model: LoadedModel;
+  engine: Engine;
+  corpus: Corpus;
+  needs: ProbeNeeds;
+  pooling?: Pooling;
+  dtype?: 'float32' | 'float16';
+  batchSize?: number;
+  storeDir?: string;
+  ui?: Ui;
+  /** 1-based: `--shard 2/4` is {index: 2, count: 4}. */
+  shard?: { index: number; count: number };
+  /** Replace a store at storeDir that was built for something else. */
+  force?: boolean;
+  /** Sentences per shard file (default 256). */
+  shardSize?: number;
+}
+
+export interface ExtractReport {
+  dir: string;
+  sentences: number;
+  /** Sentences run through the model in this call (0 when everything was already stored). */
+  computedSentences: number;
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  shardsWritten: number;
+  shardsReused: number;
+  windowed: number;
+  attentionSkipped: number;
+  emptyWords: number;
+}
+
+export const DEFAULT_SHARD_SIZE = 256;
+
+export async function extractActivations(opts: ExtractOptions): Promise<ActivationStore> {
+  return (await extractWithReport(opts)).store;
+}
+
+export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'pooling' | 'dtype' | 'shard'>): StoreIdentity {
+  const { model, corpus } = opts;
+  const maxPositions = model.config.maxPositionEmbeddings;
+  return {
+    model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
+    corpus: { id: corpus.id, sha256: corpus.sha256, sentences: corpus.sentences.length },
+    tokenizer: model.tokenizer.fingerprint,
+    pooling: opts.pooling ?? 'mean',
+    dtype: opts.dtype ?? 'float32',
+    maxPositions,
+    window: { content: maxPositions - 2, stride: defaultStride(maxPositions - 2) },
+    shard: opts.shard ?? { index: 1, count: 1 },
+  };
+}
+
+export async function extractWithReport(opts: ExtractOptions): Promise<{ store: ActivationStore; report: ExtractReport }> {
+  const ui = opts.ui ?? new Ui({ quiet: true });
+  const { model, engine, corpus, needs } = opts;
+  const cfg = model.config;
+  const shard = opts.shard ?? { index: 1, count: 1 };
+  if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 1 || shard.index > shard.count) {
+    throw new InputError(`bad --shard ${shard.index}/${shard.count}`, { expected: 'K/N with 1 <= K <= N', found: `${shard.index}/${shard.count}`, fix: 'e.g. --shard 1/4 ... --shard 4/4' });
+  }
+  for (const l of needs.layers) if (!Number.isInteger(l) || l < 0 || l > cfg.numHiddenLayers) throw new InputError(`layer ${l} does not exist`, { expected: `0..${cfg.numHiddenLayers}`, found: String(l), fix: 'pick layers the model has' });
+  for (const l of needs.attentionLayers) if (!Number.isInteger(l) || l < 1 || l > cfg.numHiddenLayers) throw new InputError(`attention layer ${l} does not exist`, { expected: `1..${cfg.numHiddenLayers}`, found: String(l), fix: 'pick layers the model has' });
+  if (needs.headMask) throw new RuntimeFailure('probes with head masks run the model themselves; they have no activation store');
+  const identity = storeIdentity({ ...opts, shard });
+  const dir = opts.storeDir ?? defaultStoreDir(identity);
+  const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
+  const batchSize = opts.batchSize ?? 16;
+  const hidden = cfg.hiddenSize;
+  const tok = model.tokenizer;
+  const wordAttn = needs.rawAttention ? [] : needs.attentionLayers;
+  const rawAttn = needs.rawAttention ? needs.attentionLayers : [];
+
+  // 1. The store folder: reuse only a store with the same identity.
+  let existing = readIndex(dir);
+  if (existing) {
+    const diff = identityDifference(existing.identity, identity);
+    if (diff && !opts.force) {
+      throw new InputError(`activation store was built for another ${diff.field}`, {
+        file: join(dir, INDEX_FILE), expected: `${diff.field} ${diff.wanted}`, found: `${diff.field} ${diff.stored}`,
+        fix: 'use another --out folder, or pass --force to replace this store',
+      });
+    }
+    if (diff) {
+      ui.warn(`replacing the activation store in ${dir} (built for another ${diff.field}: ${diff.stored})`);
+      clearStore(dir);
+      existing = null;
+    }
+  } else if (existsSync(dir) && readdirSync(dir).length > 0 && !opts.force) {
+    throw new InputError('output folder is not empty and is not an activation store', { file: dir, expected: 'an empty folder or one written by `bert-probe extract`', found: readdirSync(dir).slice(0, 5).join(', '), fix: 'choose another --out folder, or pass --force to write into it' });
+  }
+
+  // 2. Tokenize this store's sentences (small: ids and spans only).
+  const [from, to] = shardRange(corpus.sentences.length, shard);
+  const ids: Int32Array[] = [];
+  const spans: [number, number][][] = [];
+  let emptyWords = 0;
+  for (let s = from; s < to; s++) {
+    const sent = corpus.sentences[s]!;
+    const enc = tok.encodeWords(sent.words);
+    if (enc.wordSpans.length !== sent.words.length) {
+      throw new RuntimeFailure(`tokenizer returned ${enc.wordSpans.length} word spans for ${sent.words.length} words (sentence ${sent.id})`);
+    }
+    for (const [a, b] of enc.wordSpans) if (b <= a) emptyWords++;
+    ids.push(Int32Array.from(enc.ids));
+    spans.push(enc.wordSpans);
+  }
+  const n = to - from;
+  const wordCounts = spans.map((sp) => sp.length);
+  const pieceCounts = ids.map((x) => x.length);
+  const windowed = pieceCounts.flatMap((p, i) => (p > cfg.maxPositionEmbeddings ? [i] : []));
+
+  // 3. The index (written first, so a killed run knows what it was doing).
+  const shards: StoreIndex['shards'] = [];
+  const sentenceMap: [number, number][] = [];
+  for (let k = 0, s = 0; s < n; k++, s += shardSize) {
+    const m = Math.min(shardSize, n - s);
+    let words = 0;
+    for (let i = s; i < s + m; i++) {
+      sentenceMap.push([k, words]);
+      words += wordCounts[i]!;
+    }
+    shards.push({ file: `shard-${String(k).padStart(5, '0')}.safetensors`, firstSentence: s, sentences: m, words });
+  }
+  if (existing && (existing.shardSize !== shardSize || existing.numSentences !== n)) {
+    throw new InputError('activation store was written with another shard size', { file: join(dir, INDEX_FILE), expected: `${shardSize} sentences per shard`, found: `${existing.shardSize}`, fix: 'pass the same shard size, or --force to rebuild' });
+  }
+  const union = (a: number[] = [], b: readonly number[]): number[] => [...new Set([...a, ...b])].sort((x, y) => x - y);
+  const now = new Date().toISOString();
+  const index: StoreIndex = {
+    format: STORE_FORMAT,
+    version: STORE_VERSION,
+    identity,
+    hiddenSize: hidden,
+    numHeads: cfg.numAttentionHeads,
+    numLayers: cfg.numHiddenLayers,
+    layers: union(existing?.layers, needs.layers),
+    attentionLayers: union(existing?.attentionLayers, wordAttn),
+    rawAttentionLayers: union(existing?.rawAttentionLayers, rawAttn),
+    shardSize,
+    firstSentence: from,
+    numSentences: n,
+    sentenceIds: corpus.sentences.slice(from, to).map((s) => s.id),
+    wordCounts,
+    pieceCounts,
+    sentenceMap,
+    shards,
+    windowed,
+    emptyWords,
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+  };
+  writeJsonAtomic(join(dir, INDEX_FILE), index);
+  const stale = cleanStaleTemps(dir);
+  if (stale) ui.debug(`removed ${stale} temporary file(s) left by a killed run`);
+
+  // 4. Shard by shard: compute only what is missing.
+  const bar = ui.bar('extract', n, '{bar} {value}/{total} sentences | {rate} tok/s | ETA {eta_formatted}');
+  const t0 = performance.now();
+  let tokens = 0;
+  let computed = 0;
+  let shardsWritten = 0;
+  let shardsReused = 0;
+  try {
+    for (let k = 0; k < shards.length; k++) {
+      const sh = shards[k]!;
+      const layers = needs.layers.filter((l) => !shardDone(dir, layerName(l), k));
+      const attn = wordAttn.filter((l) => !shardDone(dir, attnName(l), k));
+      const raw = rawAttn.filter((l) => !shardDone(dir, rawAttnName(l), k));
+      const doneFiles = needs.layers.length + wordAttn.length + rawAttn.length - layers.length - attn.length - raw.length;
+      shardsReused += doneFiles;
+      if (layers.length + attn.length + raw.length === 0) {
+        bar.increment(sh.sentences, { rate: '-' });
+        continue;
+      }
+      const s0 = sh.firstSentence;
+      const vecs = new Map(layers.map((l) => [l, new Float32Array(sh.words * hidden)]));
+      const attnOut = new Map(attn.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
+      const rawOut = new Map(raw.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
+      const encs = ids.slice(s0, s0 + sh.sentences).map((x) => ({ ids: x }));
+      const attnLayers = union(attn, raw);
+      await forwardSentences(engine, encs, {
+        hiddenStates: layers,
+        attentions: attnLayers,
+        batchSize,
+        padId: tok.padId,
+        maxPositions: cfg.maxPositionEmbeddings,
+        onSentence: (r) => {
+          const s = s0 + r.index;
+          const off = sentenceMap[s]![1] * hidden;
+          for (const [l, out] of vecs) poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, out, off);
+          if (!r.attentions) return;
+          const W = wordCounts[s]!;
+          for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
+          for (const [l, m] of rawOut) m.set(s, { data: r.attentions.get(l)!, shape: [cfg.numAttentionHeads, r.numPieces, r.numPieces] });
+        },
+        onBatch: (t) => {
+          tokens += t;
+          const secs = (performance.now() - t0) / 1000;
+          bar.increment(0, { rate: secs > 0 ? Math.round(tokens / secs) : '-' });
+        },
+      });
+      for (const [l, m] of attnOut) writeAttentionShard(dir, index, attnName(l), k, m);
+      for (const [l, m] of rawOut) writeAttentionShard(dir, index, rawAttnName(l), k, m);
+      for (const [l, v] of vecs) writeLayerShard(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences));
+      shardsWritten += vecs.size + attnOut.size + rawOut.size;
+      computed += sh.sentences;
+      bar.increment(sh.sentences);
+    }
+  } finally {
+    bar.stop();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const attentionSkipped = wordAttn.length + rawAttn.length > 0 ? windowed.length : 0;
+  if (windowed.length) {
+    ui.warn(`${windowed.length} sentence(s) longer than the model's ${cfg.maxPositionEmbeddings} positions: hidden states from overlapping windows (stride ${identity.window.stride} pieces)${attentionSkipped ? `; their attention was skipped` : ''}`);
+  }
+  if (emptyWords) ui.warn(`${emptyWords} word(s) gave no word piece; their vectors are zeros`);
+  const report: ExtractReport = {
+    dir, sentences: n, computedSentences: computed, tokens, seconds,
+    tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+    shardsWritten, shardsReused, windowed: windowed.length, attentionSkipped, emptyWords,
+  };
+  // A --shard K/N store is one part of a whole; open it alone (probes combine parts with openStore).
+  const store = shard.count === 1 ? openStore([dir]) : openPart(dir);
+  return { store, report };
+}
+
+/** Open a single --shard K/N part on its own (no coverage check), e.g. to report on it. */
+function openPart(dir: string): ActivationStore {
+  const index = readIndex(dir)!;
+  return new ActivationStore([{ dir, index, base: 0 }]);
+}
+
+function clearStore(dir: string): void {
+  for (const e of readdirSync(dir)) {
+    if (e === INDEX_FILE || /^(layer|attn|rawattn)\.\d+$/.test(e)) rmSync(join(dir, e), { recursive: true, force: true });
+  }
+}
