@@ -1,0 +1,229 @@
+/**
+ * The structural probe of Hewitt & Manning 2019 ("A Structural Probe for Finding Syntax in Word
+ * Representations", NAACL), as their reference code implements it
+ * (github.com/john-hewitt/structural-probes, structural-probes/probe.py TwoWordPSDProbe and
+ * OneWordPSDProbe, loss.py L1DistanceLoss and L1DepthLoss):
+ * - distance probe: d_B(h_i, h_j) = ‖B(h_i − h_j)‖², trained so that it matches the tree
+ *   distance between words i and j;
+ * - depth probe: ‖B h_i‖², trained to match the depth of word i;
+ * - B has `rank` rows (default: the hidden size), initialised uniform(−0.05, 0.05);
+ * - loss: L1 between predicted and gold values over the real (unpadded) words, each sentence's
+ *   sum divided by its length² (distance) or length (depth), averaged over the batch.
+ * Optimisation is trainer.ts (Adam 0.001, ×0.1 on dev plateau, early stopping, ≤ 40 epochs).
+ */
+import type * as TfTypes from '@tensorflow/tfjs';
+import { trainWithEarlyStopping, type EpochReport, type Tf, type TrainResult } from './trainer.js';
+
+type Tensor = TfTypes.Tensor;
+type Tensor2D = TfTypes.Tensor2D;
+type Tensor3D = TfTypes.Tensor3D;
+type Variable = TfTypes.Variable;
+type Scalar = TfTypes.Scalar;
+
+export type StructuralKind = 'distance' | 'depth';
+
+/** One sentence for the probe: its word vectors and (for training and scoring) gold targets. */
+export interface ProbeExample {
+  /** Number of words. */
+  n: number;
+  /** n × hidden, row-major. */
+  vectors: Float32Array;
+  /** n × n tree distances (distance probe). */
+  distances?: Float32Array;
+  /** n tree depths (depth probe). */
+  depths?: Float32Array;
+}
+
+export interface StructuralProbeOptions {
+  kind: StructuralKind;
+  hiddenSize: number;
+  /** Rows of B; default the hidden size (the paper's full-rank probe). */
+  rank?: number;
+  seed: number;
+  /** Sentences per batch (reference: 20). */
+  batchSize?: number;
+  maxEpochs?: number;
+  learningRate?: number;
+  onEpoch?: (e: EpochReport) => void;
+}
+
+/** Deterministic PRNG (mulberry32) so --seed fixes the initialisation and the shuffles. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+interface PaddedBatch {
+  b: number;
+  len: number;
+  x: Float32Array; // [b, len, hidden]
+  target: Float32Array; // [b, len, len] or [b, len]
+  mask: Float32Array; // same shape as target
+  norm: Float32Array; // [b]: length² or length
+}
+
+function padBatch(examples: readonly ProbeExample[], kind: StructuralKind, hidden: number): PaddedBatch {
+  const b = examples.length;
+  const len = Math.max(...examples.map((e) => e.n));
+  const x = new Float32Array(b * len * hidden);
+  const per = kind === 'distance' ? len * len : len;
+  const target = new Float32Array(b * per);
+  const mask = new Float32Array(b * per);
+  const norm = new Float32Array(b);
+  examples.forEach((e, k) => {
+    x.set(e.vectors.subarray(0, e.n * hidden), k * len * hidden);
+    if (kind === 'distance') {
+      const g = e.distances!;
+      for (let i = 0; i < e.n; i++) {
+        const base = k * per + i * len;
+        target.set(g.subarray(i * e.n, (i + 1) * e.n), base);
+        mask.fill(1, base, base + e.n);
+      }
+      norm[k] = e.n * e.n;
+    } else {
+      target.set(e.depths!.subarray(0, e.n), k * per);
+      mask.fill(1, k * per, k * per + e.n);
+      norm[k] = e.n;
+    }
+  });
+  return { b, len, x, target, mask, norm };
+}
+
+/** Predicted squared distances (matmul form: s_i + s_j − 2 t_i·t_j) or squared norms, [b,len(,len)]. */
+function forward(tf: Tf, B: Tensor2D, x: Tensor3D, kind: StructuralKind): Tensor {
+  const [b, len, hidden] = x.shape;
+  const rank = B.shape[1];
+  const t = tf.matMul(x.reshape([b * len, hidden]), B).reshape([b, len, rank]) as Tensor3D;
+  const s = t.square().sum(-1); // [b, len]
+  if (kind === 'depth') return s;
+  const gram = tf.matMul(t, t, false, true); // [b, len, len]
+  return s.expandDims(2).add(s.expandDims(1)).sub(gram.mul(2));
+}
+
+function batchLoss(tf: Tf, B: Variable, p: PaddedBatch, kind: StructuralKind, hidden: number): Scalar {
+  const x = tf.tensor3d(p.x, [p.b, p.len, hidden]);
+  const shape = kind === 'distance' ? [p.b, p.len, p.len] : [p.b, p.len];
+  const pred = forward(tf, B as unknown as Tensor2D, x, kind);
+  const diff = pred.sub(tf.tensor(p.target, shape)).abs().mul(tf.tensor(p.mask, shape));
+  const perSentence = diff.sum(kind === 'distance' ? [1, 2] : 1).div(tf.tensor1d(p.norm));
+  return perSentence.mean() as Scalar;
+}
+
+export class StructuralProbe {
+  constructor(
+    readonly tf: Tf,
+    readonly kind: StructuralKind,
+    readonly hiddenSize: number,
+    readonly rank: number,
+    /** hidden × rank (the reference's `proj`; B = projᵀ). */
+    readonly proj: Variable,
+  ) {}
+
+  static init(tf: Tf, kind: StructuralKind, hiddenSize: number, rank: number, seed: number): StructuralProbe {
+    const rand = mulberry32(seed);
+    const init = new Float32Array(hiddenSize * rank);
+    for (let i = 0; i < init.length; i++) init[i] = rand() * 0.1 - 0.05;
+    const proj = tf.tidy(() => tf.variable(tf.tensor2d(init, [hiddenSize, rank]), true));
+    return new StructuralProbe(tf, kind, hiddenSize, rank, proj);
+  }
+
+  /** B·h_i for every word of a sentence, n × rank. */
+  project(vectors: Float32Array, n: number): Float32Array {
+    const tf = this.tf;
+    return tf.tidy(() => tf.matMul(tf.tensor2d(vectors.subarray(0, n * this.hiddenSize), [n, this.hiddenSize]), this.proj).dataSync() as Float32Array);
+  }
+
+  /**
+   * Predicted squared distances n × n, computed in float64 from the projections as
+   * Σ_k (t_ik − t_jk)², so the matrix is exactly symmetric with a zero diagonal.
+   */
+  distances(vectors: Float32Array, n: number): Float64Array {
+    const t = this.project(vectors, n);
+    const r = this.rank;
+    const out = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        let d = 0;
+        for (let k = 0; k < r; k++) {
+          const v = t[i * r + k]! - t[j * r + k]!;
+          d += v * v;
+        }
+        out[i * n + j] = d;
+        out[j * n + i] = d;
+      }
+    }
+    return out;
+  }
+
+  /** Predicted depths ‖B h_i‖², computed in float64 from the projections. */
+  depths(vectors: Float32Array, n: number): Float64Array {
+    const t = this.project(vectors, n);
+    const r = this.rank;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let d = 0;
+      for (let k = 0; k < r; k++) d += t[i * r + k]! * t[i * r + k]!;
+      out[i] = d;
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.proj.dispose();
+  }
+}
+
+export interface FitResult extends TrainResult {
+  probe: StructuralProbe;
+  seconds: number;
+}
+
+/** Train one probe on `train`, selecting the epoch on `dev` (Hewitt & Manning's regimen). */
+export function fitStructuralProbe(tf: Tf, train: readonly ProbeExample[], dev: readonly ProbeExample[], opts: StructuralProbeOptions): FitResult {
+  const started = performance.now();
+  const { kind, hiddenSize } = opts;
+  const rank = opts.rank ?? hiddenSize;
+  const batchSize = opts.batchSize ?? 20;
+  if (train.length === 0 || dev.length === 0) throw new Error('structural probe: empty train or dev set');
+  for (const e of [...train, ...dev]) {
+    if ((kind === 'distance' ? e.distances : e.depths) === undefined) throw new Error(`structural probe: example without gold ${kind}`);
+  }
+  const probe = StructuralProbe.init(tf, kind, hiddenSize, rank, opts.seed);
+  const shuffleRand = mulberry32(opts.seed ^ 0x5bd1e995);
+  const toBatches = (items: readonly ProbeExample[]): PaddedBatch[] => {
+    const out: PaddedBatch[] = [];
+    for (let i = 0; i < items.length; i += batchSize) out.push(padBatch(items.slice(i, i + batchSize), kind, hiddenSize));
+    return out;
+  };
+  const devBatches = toBatches(dev);
+  try {
+    const result = trainWithEarlyStopping<PaddedBatch>(tf, {
+      variables: [probe.proj],
+      loss: (p) => ({ loss: batchLoss(tf, probe.proj, p, kind, hiddenSize), count: p.b }),
+      trainBatches: () => toBatches(shuffled(train, shuffleRand)),
+      devBatches,
+      learningRate: opts.learningRate ?? 0.001,
+      maxEpochs: opts.maxEpochs ?? 40,
+      onEpoch: opts.onEpoch,
+    });
+    return { ...result, probe, seconds: (performance.now() - started) / 1000 };
+  } catch (err) {
+    probe.dispose();
+    throw err;
+  }
+}
