@@ -13,7 +13,7 @@
 import type * as TfTypes from '@tensorflow/tfjs';
 
 /** The tfjs namespace in use (from selectTfjsBackend: the native binding or @tensorflow/tfjs). */
-export type Tf = typeof TfTypes;
+export type Tf = typeof import('@tensorflow/tfjs');
 type Variable = TfTypes.Variable;
 type Tensor = TfTypes.Tensor;
 type Scalar = TfTypes.Scalar;
