@@ -1,0 +1,237 @@
+import onnxProto from 'onnx-proto';
+import { InputError } from '../util/errors.js';
+import type { BertConfig, WeightMap } from './types.js';
+
+/**
+ * BERT as an ONNX graph, built in-process from a WeightMap and serialized with onnx-proto's
+ * generated protobuf classes (the ONNX project's onnx.proto). Standard ONNX ops only, opset 17
+ * (LayerNormalization is one op there; ONNX Operators.md), exact Erf GELU, dynamic batch and
+ * sequence length. The same parts and numerics as bert-tfjs.ts (HF modeling_bert.py).
+ *
+ * Encoder graph:
+ *   inputs   input_ids, attention_mask, token_type_ids: int64 [batch, seq]
+ *            head_mask: float [L, heads] (multiplies attention probabilities, as HF head_mask)
+ *   outputs  hidden_states.0 … hidden_states.L: float [batch, seq, H] (0 = embeddings)
+ *            attentions.0 … attentions.{L-1}: float [batch, heads, seq, seq] (after head mask)
+ * MLM head graph (separate, since [batch, seq, vocab] is large and rarely wanted):
+ *   input    hidden: float [batch, seq, H] (the last hidden state)
+ *   output   mlm_logits: float [batch, seq, vocab]
+ */
+const { onnx } = onnxProto;
+
+export const ONNX_OPSET = 17;
+/** Bump when the graph's structure changes, so cached graphs are rebuilt. */
+export const GRAPH_VERSION = 1;
+
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT64 = onnx.TensorProto.DataType.INT64;
+/** HF's additive mask value for padded keys: torch.finfo(float32).min. */
+const MASKED = -3.4028234663852886e38;
+
+type Dim = number | string;
+
+class GraphBuilder {
+  readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private counter = 0;
+  private readonly constants = new Map<string, string>();
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  input(name: string, elemType: number, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: number, dims: Dim[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** A float initializer (weights). Raw little-endian bytes, as ONNX raw_data requires. */
+  floats(name: string, data: Float32Array, dims: number[]): string {
+    this.initializers.push({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  /** A shared small constant (scalars and shape vectors), deduplicated by value. */
+  constF(values: number[], dims: number[] = []): string {
+    const key = `f:${dims.join(',')}:${values.join(',')}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = this.fresh('const_f');
+      this.floats(name, Float32Array.from(values), dims);
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  constI(values: number[], dims: number[] = [values.length]): string {
+    const key = `i:${dims.join(',')}:${values.join(',')}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = this.fresh('const_i');
+      const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+      this.initializers.push({ name, dataType: INT64, dims, rawData: new Uint8Array(data.buffer) });
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /** Add a node; returns its (first) output name. `out` names a graph output explicitly. */
+  op(opType: string, inputs: string[], attrs: Record<string, number | number[]> = {}, out?: string): string {
+    const output = out ?? this.fresh(opType.toLowerCase());
+    const attribute = Object.entries(attrs).map(([name, v]) => attr(name, v));
+    this.nodes.push({ opType, input: inputs, output: [output], name: `${opType}_${this.nodes.length}`, attribute });
+    return output;
+  }
+
+  model(name: string, docString: string): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      producerName: 'bert-probe',
+      producerVersion: String(GRAPH_VERSION),
+      docString,
+      graph: { name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, elemType: number, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+const FLOAT_ATTRIBUTES = new Set(['epsilon']);
+
+function attr(name: string, v: number | number[]): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  // Of the ops used here only LayerNormalization's epsilon is a float attribute.
+  if (FLOAT_ATTRIBUTES.has(name)) return { name, type: T.FLOAT, f: v };
+  return { name, type: T.INT, i: v };
+}
+
+/** HF Linear weight [out, in] → [in, out] for MatMul(x, W). */
+function transposed(w: Float32Array, out: number, inp: number): Float32Array {
+  const t = new Float32Array(w.length);
+  for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) t[i * out + o] = w[o * inp + i]!;
+  return t;
+}
+
+function weight(weights: WeightMap, name: string, shape: number[]): Float32Array {
+  const t = weights.get(name);
+  if (!t) throw new InputError(`weight '${name}' is missing`, { expected: `a tensor of shape [${shape.join(', ')}]`, found: 'nothing under that name', fix: 'load the model with loadModel, which maps every checkpoint layout to canonical names' });
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new InputError(`weight '${name}' has the wrong shape`, { expected: `[${shape.join(', ')}]`, found: `[${t.shape.join(', ')}]`, fix: 'check that config.json belongs to these weights' });
+  }
+  return t.data;
+}
+
+/** Shared parts of both graphs. */
+class BertParts {
+  constructor(
+    readonly g: GraphBuilder,
+    readonly config: BertConfig,
+    readonly weights: WeightMap,
+  ) {}
+
+  /** x·Wᵀ + b with W [out, in] from the checkpoint. */
+  dense(x: string, prefix: string, out: number, inp: number): string {
+    const w = this.g.floats(`${prefix}.weight_t`, transposed(weight(this.weights, `${prefix}.weight`, [out, inp]), out, inp), [inp, out]);
+    const b = this.g.floats(`${prefix}.bias`, weight(this.weights, `${prefix}.bias`, [out]), [out]);
+    return this.g.op('Add', [this.g.op('MatMul', [x, w]), b]);
+  }
+
+  layerNorm(x: string, prefix: string, out?: string): string {
+    const H = this.config.hiddenSize;
+    const gamma = this.g.floats(`${prefix}.weight`, weight(this.weights, `${prefix}.weight`, [H]), [H]);
+    const beta = this.g.floats(`${prefix}.bias`, weight(this.weights, `${prefix}.bias`, [H]), [H]);
+    return this.g.op('LayerNormalization', [x, gamma, beta], { axis: -1, epsilon: this.config.layerNormEps }, out);
+  }
+
+  /** Exact GELU x·½·(1 + erf(x/√2)), written in the pattern ORT's GeluFusion recognises. */
+  gelu(x: string): string {
+    const g = this.g;
+    const erf = g.op('Erf', [g.op('Div', [x, g.constF([Math.SQRT2])])]);
+    return g.op('Mul', [g.op('Mul', [x, g.op('Add', [erf, g.constF([1])])]), g.constF([0.5])]);
+  }
+}
+
+/** The encoder graph (see the top of this file). */
+export function buildEncoderGraph(config: BertConfig, weights: WeightMap): Uint8Array {
+  const g = new GraphBuilder();
+  const p = new BertParts(g, config, weights);
+  const H = config.hiddenSize;
+  const I = config.intermediateSize;
+  const L = config.numHiddenLayers;
+  const heads = config.numAttentionHeads;
+  const d = H / heads;
+
+  const inputIds = g.input('input_ids', INT64, ['batch', 'seq']);
+  const attentionMask = g.input('attention_mask', INT64, ['batch', 'seq']);
+  const tokenTypeIds = g.input('token_type_ids', INT64, ['batch', 'seq']);
+  const headMask = g.input('head_mask', FLOAT, [L, heads]);
+
+  // Embeddings: word + position (0..seq-1) + token type, LayerNorm.
+  const wordEmb = g.floats('embeddings.word_embeddings.weight', weight(weights, 'embeddings.word_embeddings.weight', [config.vocabSize, H]), [config.vocabSize, H]);
+  const posEmb = g.floats('embeddings.position_embeddings.weight', weight(weights, 'embeddings.position_embeddings.weight', [config.maxPositionEmbeddings, H]), [config.maxPositionEmbeddings, H]);
+  const typeEmb = g.floats('embeddings.token_type_embeddings.weight', weight(weights, 'embeddings.token_type_embeddings.weight', [config.typeVocabSize, H]), [config.typeVocabSize, H]);
+  const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), g.constI([1], [])], { axis: 0 });
+  const positions = g.op('Range', [g.constI([0], []), seqLen, g.constI([1], [])]);
+  const summed = g.op('Add', [g.op('Add', [g.op('Gather', [wordEmb, inputIds], { axis: 0 }), g.op('Gather', [posEmb, positions], { axis: 0 })]), g.op('Gather', [typeEmb, tokenTypeIds], { axis: 0 })]);
+  let hidden = p.layerNorm(summed, 'embeddings.LayerNorm', 'hidden_states.0');
+  g.output('hidden_states.0', FLOAT, ['batch', 'seq', H]);
+
+  // Additive padding mask [batch, 1, 1, seq]: 0 for real tokens, float32 min for padding.
+  const keep = g.op('Cast', [attentionMask], { to: FLOAT });
+  const additive = g.op('Mul', [g.op('Sub', [g.constF([1]), keep]), g.constF([MASKED])]);
+  const mask = g.op('Unsqueeze', [additive, g.constI([1, 2])]);
+
+  const headShape = g.constI([0, 0, heads, d]);
+  const mergedShape = g.constI([0, 0, H]);
+  for (let l = 0; l < L; l++) {
+    const pre = `encoder.layer.${l}`;
+    // Self-attention.
+    const split = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, headShape])], { perm });
+    const q = split(p.dense(hidden, `${pre}.attention.self.query`, H, H), [0, 2, 1, 3]);
+    const kT = split(p.dense(hidden, `${pre}.attention.self.key`, H, H), [0, 2, 3, 1]);
+    const v = split(p.dense(hidden, `${pre}.attention.self.value`, H, H), [0, 2, 1, 3]);
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), g.constF([1 / Math.sqrt(d)])]), mask]);
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const layerMask = g.op('Reshape', [g.op('Gather', [headMask, g.constI([l], [])], { axis: 0 }), g.constI([1, heads, 1, 1])]);
+    const masked = g.op('Mul', [probs, layerMask], {}, `attentions.${l}`);
+    g.output(`attentions.${l}`, FLOAT, ['batch', heads, 'seq', 'seq']);
+    const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [masked, v])], { perm: [0, 2, 1, 3] }), mergedShape]);
+    // Attention output: dense, residual, LayerNorm.
+    const attended = p.layerNorm(g.op('Add', [p.dense(context, `${pre}.attention.output.dense`, H, H), hidden]), `${pre}.attention.output.LayerNorm`);
+    // Intermediate (GELU) and output: dense, residual, LayerNorm.
+    const inner = p.gelu(p.dense(attended, `${pre}.intermediate.dense`, I, H));
+    hidden = p.layerNorm(g.op('Add', [p.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, `hidden_states.${l + 1}`);
+    g.output(`hidden_states.${l + 1}`, FLOAT, ['batch', 'seq', H]);
+  }
+  return g.model('bert_encoder', `BERT encoder (${L} layers, hidden ${H}, ${heads} heads) built by bert-probe`);
+}
+
+/** The MLM head graph: dense, GELU, LayerNorm, decoder (tied to word embeddings if absent), bias. */
+export function buildMlmGraph(config: BertConfig, weights: WeightMap): Uint8Array {
+  const g = new GraphBuilder();
+  const p = new BertParts(g, config, weights);
+  const H = config.hiddenSize;
+  const V = config.vocabSize;
+  const hidden = g.input('hidden', FLOAT, ['batch', 'seq', H]);
+  const t = p.layerNorm(p.gelu(p.dense(hidden, 'cls.predictions.transform.dense', H, H)), 'cls.predictions.transform.LayerNorm');
+  const decoderName = weights.has('cls.predictions.decoder.weight') ? 'cls.predictions.decoder.weight' : 'embeddings.word_embeddings.weight';
+  const decoder = g.floats('decoder_t', transposed(weight(weights, decoderName, [V, H]), V, H), [H, V]);
+  const bias = g.floats('cls.predictions.bias', weight(weights, 'cls.predictions.bias', [V]), [V]);
+  g.op('Add', [g.op('MatMul', [t, decoder]), bias], {}, 'mlm_logits');
+  g.output('mlm_logits', FLOAT, ['batch', 'seq', V]);
+  return g.model('bert_mlm_head', 'BERT masked-LM head built by bert-probe');
+}
