@@ -194,7 +194,7 @@ async function openCached(
 }
 
 const CUDA_FIX =
-  'install the CUDA build of onnxruntime-node (ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, with CUDA 12 and cuDNN 9 on the library path; bert-probe's .npmrc skips it by default), or use --device cpu';
+  'install the CUDA build of onnxruntime-node (ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, with CUDA 12 and cuDNN 9 on the library path; the .npmrc of bert-probe skips it by default), or use --device cpu';
 
 /** onnxruntime-node lists CUDA as supported but not bundled: its provider library must be installed. */
 function assertCudaInstalled(ort: OrtModule): void {
