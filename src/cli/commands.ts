@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { register as report } from './report.js';
+import { register as compare } from './compare.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -6,4 +8,4 @@ import type { Command } from 'commander';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [];
+export const COMMANDS: RegisterCommand[] = [report, compare];

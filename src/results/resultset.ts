@@ -259,7 +259,7 @@ export class ResultSet {
    * `table` is the compact summary table (e.g. one row per layer with the headline metrics);
    * without it the summary's scalar fields are shown.
    */
-  async finish(summary: Record<string, unknown>, table?: { columns: string[]; rows: Record<string, unknown>[] }): Promise<void> {
+  async finish(summary: Record<string, unknown>, table?: { columns: string[]; rows: Record<string, unknown>[]; title?: string }): Promise<void> {
     if (this.finished) throw new RuntimeFailure('ResultSet.finish called twice');
     this.finished = true;
     const figureErrors: Record<string, string> = {};
@@ -277,7 +277,7 @@ export class ResultSet {
     this.track('summary.json');
     this.manifest.figures = figures;
     if (Object.keys(figureErrors).length) this.manifest.figureErrors = figureErrors;
-    if (table) this.manifest.summaryTable = { columns: table.columns, rows: table.rows };
+    if (table) this.manifest.summaryTable = { columns: table.columns, rows: table.rows, ...(table.title ? { title: table.title } : {}) };
     if (this.manifest.status === 'running') this.manifest.status = 'finished';
     this.manifest.finishedAt = new Date().toISOString();
     this.manifest.seconds = Number(((performance.now() - this.t0) / 1000).toFixed(3));
