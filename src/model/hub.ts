@@ -1,0 +1,166 @@
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
+import { writeFileAtomic } from '../util/atomic.js';
+import { InputError } from '../util/errors.js';
+import { hfHubCacheDir } from '../util/paths.js';
+import type { Ui } from '../util/ui.js';
+
+/**
+ * The Hugging Face hub cache as `huggingface_hub` lays it out (file_download.py):
+ * `<cache>/models--ORG--NAME/{blobs/<etag>, snapshots/<commit>/<file> → ../../blobs/<etag>,
+ * refs/<revision> = <commit>}`. Models Python fetched are found here, and what we download
+ * lands in the same layout (via @huggingface/hub's downloadFileToCacheDir) so Python reuses it.
+ */
+
+export const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+
+export function repoFolder(id: string, cache = hfHubCacheDir()): string {
+  return join(cache, `models--${id.split('/').join('--')}`);
+}
+
+export function hubEndpoint(): string {
+  return (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+}
+
+function hubToken(): string | undefined {
+  if (process.env.HF_TOKEN) return process.env.HF_TOKEN;
+  if (process.env.HUGGING_FACE_HUB_TOKEN) return process.env.HUGGING_FACE_HUB_TOKEN;
+  const tokenFile = process.env.HF_TOKEN_PATH ?? join(process.env.HF_HOME ?? join(process.env.HOME ?? '', '.cache', 'huggingface'), 'token');
+  try {
+    const t = readFileSync(tokenFile, 'utf8').trim();
+    return t || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The snapshot folder for `id` at `revision` in the cache, or null when it is not there. */
+export function cachedSnapshot(id: string, revision = 'main', cache = hfHubCacheDir()): string | null {
+  const repo = repoFolder(id, cache);
+  let commit: string | undefined;
+  if (COMMIT.test(revision)) commit = revision;
+  else {
+    const ref = join(repo, 'refs', revision);
+    if (existsSync(ref)) commit = readFileSync(ref, 'utf8').trim();
+  }
+  if (!commit) return null;
+  const snap = join(repo, 'snapshots', commit);
+  return existsSync(snap) && statSync(snap).isDirectory() ? snap : null;
+}
+
+/** Files a BERT checkpoint needs, chosen from a repo listing (safetensors preferred, no TF/Flax/ONNX copies). */
+export function filesToFetch(names: string[]): string[] {
+  const has = new Set(names);
+  const want = ['config.json', 'tokenizer_config.json', 'special_tokens_map.json'].filter((f) => has.has(f));
+  if (has.has('tokenizer.json')) want.push('tokenizer.json');
+  if (has.has('vocab.txt')) want.push('vocab.txt');
+  if (has.has('model.safetensors')) want.push('model.safetensors');
+  else if (has.has('model.safetensors.index.json')) want.push('model.safetensors.index.json', ...names.filter((n) => /^model-\d+-of-\d+\.safetensors$/.test(n)));
+  else if (has.has('pytorch_model.bin')) want.push('pytorch_model.bin');
+  else if (has.has('pytorch_model.bin.index.json')) want.push('pytorch_model.bin.index.json', ...names.filter((n) => /^pytorch_model-\d+-of-\d+\.bin$/.test(n)));
+  return want;
+}
+
+/** Whether a snapshot folder holds a loadable checkpoint (config, tokenizer, weights). */
+export function snapshotComplete(dir: string): boolean {
+  const files = new Set(readdirSync(dir));
+  const weights = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'].some((f) => files.has(f));
+  return files.has('config.json') && (files.has('tokenizer.json') || files.has('vocab.txt')) && weights;
+}
+
+function hubError(id: string, revision: string, err: unknown): InputError {
+  const e = err as { statusCode?: number; message?: string; cause?: { code?: string } };
+  const status = e.statusCode;
+  if (status === 401 || status === 403) {
+    return new InputError(`the Hub refused access to '${id}'`, {
+      file: `${hubEndpoint()}/${id}`,
+      expected: 'a public model, or a token with access',
+      found: `HTTP ${status}: ${e.message ?? ''}`.trim(),
+      fix: 'for gated or private models accept the terms on the model page and set HF_TOKEN; otherwise check the model id',
+    });
+  }
+  if (status === 404) {
+    return new InputError(`model '${id}' (revision ${revision}) was not found on the Hub`, {
+      file: `${hubEndpoint()}/${id}`,
+      expected: 'an existing model id and revision, e.g. bert-base-uncased or google-bert/bert-base-cased',
+      found: `HTTP 404: ${e.message ?? ''}`.trim(),
+      fix: 'check the spelling of --model and --revision, or pass a local checkpoint folder',
+    });
+  }
+  return new InputError(`cannot download '${id}' from the Hub`, {
+    file: hubEndpoint(),
+    expected: 'a reachable Hugging Face Hub (HF_ENDPOINT)',
+    found: `${e.message ?? String(err)}${e.cause?.code ? ` (${e.cause.code})` : ''}`,
+    fix: `connect to the network, set HF_ENDPOINT to a mirror, copy the model into the HF cache (${hfHubCacheDir()}), or pass a local folder with --model`,
+  });
+}
+
+/**
+ * Download what a BERT checkpoint needs from the Hub into the HF cache and return the snapshot
+ * folder. Respects HF_ENDPOINT and HF_TOKEN; a byte-count progress bar via `ui` on a TTY.
+ */
+export async function downloadModel(id: string, opts: { revision?: string; ui?: Ui; cache?: string } = {}): Promise<string> {
+  const revision = opts.revision ?? 'main';
+  const cacheDir = opts.cache ?? hfHubCacheDir();
+  const hubUrl = hubEndpoint();
+  const accessToken = hubToken();
+  const creds = accessToken ? { accessToken } : {};
+  let bar: ReturnType<Ui['bar']> | undefined;
+  // Count body bytes of whole-file downloads for the progress bar.
+  const progressFetch: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    const range = new Headers(init?.headers).get('Range');
+    if (!bar || !res.body || range === 'bytes=0-0' || !String(input instanceof Request ? input.url : input).includes('/resolve/')) return res;
+    const b = bar;
+    const counted = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctl) {
+          b.increment(chunk.byteLength);
+          ctl.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(counted, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+  // @huggingface/hub logs each download with console.debug (stdout); stdout is for results only.
+  const debug = console.debug;
+  console.debug = (...args: unknown[]) => opts.ui?.debug(args.map(String).join(' '));
+  try {
+    let commit = revision;
+    if (!COMMIT.test(revision)) {
+      const info = await modelInfo({ name: id, revision, hubUrl, fetch, additionalFields: ['sha'], ...creds });
+      commit = (info as { sha?: string }).sha ?? '';
+      if (!COMMIT.test(commit)) throw new Error(`the Hub gave no commit for revision ${revision}`);
+    }
+    const listing: { path: string; size: number }[] = [];
+    for await (const entry of listFiles({ repo: { type: 'model', name: id }, revision: commit, hubUrl, fetch, ...creds })) {
+      if (entry.type === 'file') listing.push({ path: entry.path, size: entry.size });
+    }
+    const want = filesToFetch(listing.map((f) => f.path));
+    if (!want.includes('config.json') || !want.some((f) => /safetensors|pytorch_model/.test(f))) {
+      throw new InputError(`'${id}' on the Hub has no BERT checkpoint bert-probe can read`, {
+        file: `${hubUrl}/${id}`,
+        expected: 'config.json and model.safetensors or pytorch_model.bin',
+        found: listing.map((f) => f.path).slice(0, 12).join(', ') || 'no files',
+        fix: 'choose a PyTorch/safetensors BERT checkpoint',
+      });
+    }
+    const total = listing.filter((f) => want.includes(f.path)).reduce((a, f) => a + f.size, 0);
+    opts.ui?.info(`downloading ${id}@${revision} (${(total / 1e6).toFixed(1)} MB) from ${hubUrl} into ${cacheDir}`);
+    bar = opts.ui?.bar(`${id}`, total, '{bar} {percentage}% | {value}/{total} bytes | ETA {eta_formatted}');
+    for (const path of want) {
+      await downloadFileToCacheDir({ repo: { type: 'model', name: id }, path, revision: commit, hubUrl, cacheDir, fetch: progressFetch, ...creds });
+    }
+    bar?.stop();
+    if (revision !== commit) writeFileAtomic(join(repoFolder(id, cacheDir), 'refs', revision), commit);
+    return join(repoFolder(id, cacheDir), 'snapshots', commit);
+  } catch (err) {
+    bar?.stop();
+    if (err instanceof InputError) throw err;
+    throw hubError(id, revision, err);
+  } finally {
+    console.debug = debug;
+  }
+}
