@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as model } from './model.js';
 import { register as report } from './report.js';
 import { register as compare } from './compare.js';
 
@@ -8,4 +9,4 @@ import { register as compare } from './compare.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [report, compare];
+export const COMMANDS: RegisterCommand[] = [model, report, compare];
