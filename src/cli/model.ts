@@ -26,6 +26,7 @@ export function register(program: Command): void {
     .option('--sample <text>', 'text to show the tokenizer on', SAMPLE);
   addOutputOptions(info);
   withExample(info, 'bert-probe model info bert-base-uncased');
+  withExample(model, 'bert-probe model info bert-base-uncased');
   info.action(
     action(async (ui, spec: string, opts: InfoOptions) => {
       const m = await loadModel(spec, { revision: opts.revision, offline: isOffline(opts), seed: opts.seed, ui });
