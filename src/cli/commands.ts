@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { register as model } from './model.js';
 import { register as report } from './report.js';
 import { register as compare } from './compare.js';
+import { register as embed } from './embed.js';
+import { register as structural } from './structural.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -9,4 +11,4 @@ import { register as compare } from './compare.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [model, report, compare];
+export const COMMANDS: RegisterCommand[] = [model, embed, structural, report, compare];
