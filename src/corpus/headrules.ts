@@ -1,0 +1,272 @@
+import type { PNode, ParsedTree } from './ptb.js';
+
+/**
+ * Constituency → dependency conversion by head percolation, two schemes.
+ *
+ * `collins`: the Collins (1999) head table ("Head-Driven Statistical Models for Natural
+ * Language Parsing", Appendix A) in the form Penn2Malt applies it (Nivre,
+ * https://cl.lingfil.uu.se/~nivre/research/Penn2Malt.html; head rules of Yamada & Matsumoto
+ * 2003), so that the output matches the common Penn2Malt conversion. Function words head their phrases: modals and auxiliaries head
+ * the VP, prepositions head PPs, complementizers head SBAR. Labels are Penn2Malt's / CoNLL-2007
+ * English set: SBJ OBJ PRD NMOD VMOD AMOD PMOD VC SBAR P ROOT DEP.
+ *
+ * `stanford`: starts from the Collins (1999) table as CoreNLP's CollinsHeadFinder encodes it;
+ * content-word heads as in Stanford basic dependencies (de Marneffe, MacCartney &
+ * Manning 2006; de Marneffe & Manning, "Stanford typed dependencies manual", 2008), which
+ * Hewitt & Manning (2019) used: CoreNLP's SemanticHeadFinder changes to the Collins table, i.e.
+ * auxiliaries and modals attach to the main verb (aux/auxpass), a copula attaches to its
+ * nominal or adjectival predicate (cop), complementizers attach to the clause's verb (mark),
+ * possessive 's attaches to the possessor (possessive); prepositions still head their objects
+ * (prep/pobj), as in basic (uncollapsed) SD. Labels are a subset of SD basic relations, derived
+ * from categories, function tags and POS: nsubj csubj dobj prep pobj pcomp det amod nn num poss
+ * possessive aux auxpass cop advmod neg cc conj mark ccomp advcl rcmod prt tmod npadvmod punct
+ * root dep.
+ *
+ * Both give one root and no cycles by construction (each constituent has exactly one head child).
+ * Punctuation never heads a phrase that has a non-punctuation child.
+ */
+export type HeadScheme = 'stanford' | 'collins';
+
+type Dir = 'left' | 'right' | 'leftdis' | 'rightdis';
+type Rule = [Dir, ...string[]];
+
+// Penn2Malt's head table (Nivre's Penn2Malt, rules of Yamada & Matsumoto 2003, themselves
+// Collins 1999 Appendix A with the search directions and the NP rule simplified): for each
+// category in priority order, scan children from the right ('r') or the left ('l').
+const PENN2MALT_SRC = `
+ADJP r NNS QP NN $ ADVP JJ VBN VBG ADJP JJR NP JJS DT FW RBR RBS SBAR RB
+ADVP l RB RBR RBS FW ADVP TO CD JJR JJ IN NP JJS NN
+CONJP l CC RB IN
+FRAG l
+INTJ r
+LST l LS :
+NAC r NN NNS NNP NNPS NP NAC EX $ CD QP PRP VBG JJ JJS JJR ADJP FW
+NP r POS NN NNP NNPS NNS NX JJR CD JJ JJS RB QP NP
+PP l IN TO VBG VBN RP FW
+PRN r
+PRT l RP
+QP r $ IN NNS NN JJ RB DT CD NCD QP JJR JJS
+RRC l VP NP ADVP ADJP PP
+S r TO IN VP S SBAR ADJP UCP NP
+SBAR r WHNP WHPP WHADVP WHADJP IN DT S SQ SINV SBAR FRAG
+SBARQ r SQ S SINV SBARQ FRAG
+SINV r VBZ VBD VBP VB MD VP S SINV ADJP NP
+SQ r VBZ VBD VBP VB MD VP SQ
+UCP l
+VP l VBD VBN MD VBZ VB VBG VBP VP ADJP NN NNS NP
+WHADJP r CC WRB JJ ADJP
+WHADVP l CC WRB
+WHNP r WDT WP WP$ WHADJP WHPP WHNP
+WHPP l IN TO FW
+NX r POS NN NNP NNPS NNS NX JJR CD JJ JJS RB QP NP
+X r
+`;
+const PENN2MALT: Record<string, Rule[]> = Object.fromEntries(
+  PENN2MALT_SRC.trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+    .map(([cat, d, ...cats]) => [cat!, [[d === 'r' ? 'right' : 'left', ...cats] as Rule]]),
+);
+
+// Collins (1999) Appendix A. "left" = for each category in priority order, scan children left→right;
+// "right" = scan right→left; "…dis" = scan children once, first child in the set (CoreNLP's encoding).
+const COLLINS_1999: Record<string, Rule[]> = {
+  ADJP: [['left', 'NNS', 'QP', 'NN', '$', 'ADVP', 'JJ', 'VBN', 'VBG', 'ADJP', 'JJR', 'NP', 'JJS', 'DT', 'FW', 'RBR', 'RBS', 'SBAR', 'RB']],
+  ADVP: [['right', 'RB', 'RBR', 'RBS', 'FW', 'ADVP', 'TO', 'CD', 'JJR', 'JJ', 'IN', 'NP', 'JJS', 'NN']],
+  CONJP: [['right', 'CC', 'RB', 'IN']],
+  FRAG: [['right']],
+  INTJ: [['left']],
+  LST: [['right', 'LS', ':']],
+  NAC: [['left', 'NN', 'NNS', 'NNP', 'NNPS', 'NP', 'NAC', 'EX', '$', 'CD', 'QP', 'PRP', 'VBG', 'JJ', 'JJS', 'JJR', 'ADJP', 'FW']],
+  NX: [['left']],
+  PP: [['right', 'IN', 'TO', 'VBG', 'VBN', 'RP', 'FW']],
+  PRN: [['left']],
+  PRT: [['right', 'RP']],
+  QP: [['left', '$', 'IN', 'NNS', 'NN', 'JJ', 'RB', 'DT', 'CD', 'NCD', 'QP', 'JJR', 'JJS']],
+  RRC: [['right', 'VP', 'NP', 'ADVP', 'ADJP', 'PP']],
+  S: [['left', 'TO', 'IN', 'VP', 'S', 'SBAR', 'ADJP', 'UCP', 'NP']],
+  SBAR: [['left', 'WHNP', 'WHPP', 'WHADVP', 'WHADJP', 'IN', 'DT', 'S', 'SQ', 'SINV', 'SBAR', 'FRAG']],
+  SBARQ: [['left', 'SQ', 'S', 'SINV', 'SBARQ', 'FRAG']],
+  SINV: [['left', 'VBZ', 'VBD', 'VBP', 'VB', 'MD', 'VP', 'S', 'SINV', 'ADJP', 'NP']],
+  SQ: [['left', 'VBZ', 'VBD', 'VBP', 'VB', 'MD', 'VP', 'SQ']],
+  UCP: [['right']],
+  VP: [['left', 'TO', 'VBD', 'VBN', 'MD', 'VBZ', 'VB', 'VBG', 'VBP', 'VP', 'ADJP', 'NN', 'NNS', 'NP']],
+  WHADJP: [['left', 'CC', 'WRB', 'JJ', 'ADJP']],
+  WHADVP: [['right', 'CC', 'WRB']],
+  WHNP: [['left', 'WDT', 'WP', 'WP$', 'WHADJP', 'WHPP', 'WHNP']],
+  WHPP: [['right', 'IN', 'TO', 'FW']],
+  X: [['right']],
+  // Collins' special NP rule (thesis §A): last word if POS, else rightmost noun-ish, else leftmost NP, …
+  NP: [['rightdis', 'NN', 'NNP', 'NNPS', 'NNS', 'NX', 'POS', 'JJR'], ['left', 'NP'], ['rightdis', '$', 'ADJP', 'PRN'], ['right', 'CD'], ['rightdis', 'JJ', 'JJS', 'RB', 'QP']],
+};
+
+// Stanford (SemanticHeadFinder / ModCollinsHeadFinder) changes for content-word heads.
+const STANFORD: Record<string, Rule[]> = {
+  ...COLLINS_1999,
+  ADJP: [['left', '$'], ['rightdis', 'NNS', 'NN', 'JJ', 'QP', 'VBN', 'VBG'], ['left', 'ADJP'], ['rightdis', 'JJP', 'JJR', 'JJS', 'DT', 'RB', 'RBR', 'CD'], ['left', 'ADVP', 'NP']],
+  NP: [['rightdis', 'NN', 'NNP', 'NNPS', 'NNS', 'NX', 'NML', 'JJR'], ['left', 'NP', 'PRP'], ['rightdis', '$', 'ADJP', 'JJP', 'PRN', 'FW'], ['right', 'CD'], ['rightdis', 'JJ', 'JJS', 'RB', 'QP', 'DT', 'WDT', 'RBR', 'ADVP'], ['left', 'POS']],
+  SBAR: [['left', 'S', 'SQ', 'SINV', 'SBAR', 'FRAG', 'VP', 'WHNP', 'WHPP', 'WHADVP', 'WHADJP', 'IN', 'DT']],
+  S: [['left', 'VP', 'S', 'FRAG', 'SBAR', 'ADJP', 'UCP', 'NP', 'TO', 'IN']],
+  SQ: [['left', 'VP', 'SQ', 'ADJP', 'VB', 'VBZ', 'VBD', 'VBP', 'MD', 'AUX']],
+  SINV: [['left', 'VP', 'VBZ', 'VBD', 'VBP', 'VB', 'MD', 'S', 'SINV', 'ADJP', 'NP']],
+  VP: [['left', 'VBD', 'VBN', 'VBZ', 'VB', 'VBG', 'VBP', 'VP', 'ADJP', 'NN', 'NNS', 'JJ', 'NP', 'NNP', 'MD', 'TO']],
+  PRN: [['left', 'VP', 'NP', 'PP', 'S', 'SINV', 'SBAR', 'ADJP', 'ADVP', 'INTJ', 'WHNP', 'NAC', 'VBP', 'JJ', 'NN', 'NNP']],
+  FRAG: [['right']],
+};
+
+const PUNCT = new Set([',', '.', ':', '``', "''", '-LRB-', '-RRB-', '#', '-NONE-']);
+const BE = new Set(['be', 'is', 'are', 'was', 'were', 'am', "'s", "'re", "'m", 'been', 'being', 's', 'ai']);
+const HAVE = new Set(['have', 'has', 'had', "'ve", "'d", 'having']);
+const DO = new Set(['do', 'does', 'did']);
+const VERB_TAGS = new Set(['VB', 'VBD', 'VBG', 'VBN', 'VBP', 'VBZ', 'MD', 'TO']);
+
+export function isPunctTag(tag: string): boolean {
+  return PUNCT.has(tag);
+}
+
+interface Ctx {
+  scheme: HeadScheme;
+  words: string[];
+  tags: string[];
+  heads: number[];
+  deprels: string[];
+}
+
+/** Convert a cleaned tree to 1-based heads (0 = root) and relation labels. */
+export function toDependencies(t: ParsedTree, scheme: HeadScheme): { heads: number[]; deprels: string[] } {
+  const ctx: Ctx = { scheme, words: t.words, tags: t.tags, heads: new Array(t.words.length).fill(-1), deprels: new Array(t.words.length).fill('dep') };
+  const root = lexHead(t.root, ctx);
+  ctx.heads[root] = 0;
+  ctx.deprels[root] = scheme === 'collins' ? 'ROOT' : 'root';
+  return { heads: ctx.heads, deprels: ctx.deprels };
+}
+
+/** Returns the 0-based word index heading `n`, attaching every non-head child's head to it. */
+function lexHead(n: PNode, ctx: Ctx): number {
+  if (n.word !== undefined) return n.word;
+  const hi = headChild(n, ctx);
+  const childHeads = n.children.map((c) => lexHead(c, ctx));
+  const h = childHeads[hi]!;
+  n.children.forEach((c, i) => {
+    if (i === hi) return;
+    const d = childHeads[i]!;
+    ctx.heads[d] = h + 1;
+    ctx.deprels[d] = ctx.scheme === 'collins' ? collinsLabel(n, n.children[hi]!, c, ctx, d) : stanfordLabel(n, n.children[hi]!, c, i, hi, ctx, d, h);
+  });
+  return h;
+}
+
+function wordOf(n: PNode, ctx: Ctx): string | undefined {
+  return n.word !== undefined ? ctx.words[n.word]!.toLowerCase() : undefined;
+}
+
+function isAux(n: PNode, ctx: Ctx): boolean {
+  if (n.cat === 'MD' || n.cat === 'TO') return true;
+  const w = wordOf(n, ctx);
+  return w !== undefined && VERB_TAGS.has(n.cat) && (BE.has(w) || HAVE.has(w) || DO.has(w) || w === 'get' || w === 'got' || w === 'gets');
+}
+
+function headChild(n: PNode, ctx: Ctx): number {
+  const kids = n.children;
+  if (kids.length === 1) return 0;
+  if (ctx.scheme === 'stanford' && (n.cat === 'VP' || n.cat === 'SQ' || n.cat === 'SINV')) {
+    // auxiliary + VP complement → the VP heads (aux attaches to the main verb)
+    for (let i = 0; i < kids.length; i++) {
+      if (!isAux(kids[i]!, ctx)) continue;
+      for (let j = i + 1; j < kids.length; j++) if (kids[j]!.cat === 'VP') return j;
+    }
+    // copula + nominal/adjectival predicate → the predicate heads
+    const vi = kids.findIndex((k) => VERB_TAGS.has(k.cat) && BE.has(wordOf(k, ctx) ?? ''));
+    if (vi >= 0 && !kids.some((k) => k.cat === 'VP')) {
+      for (let j = vi + 1; j < kids.length; j++) {
+        const k = kids[j]!;
+        if (k.cat === 'ADJP' || (k.cat === 'NP' && !k.fun.includes('TMP') && !k.fun.includes('ADV')) || k.fun.includes('PRD') && (k.cat === 'NP' || k.cat === 'ADJP' || k.cat === 'UCP')) return j;
+      }
+    }
+  }
+  const table = ctx.scheme === 'collins' ? PENN2MALT : STANFORD;
+  const rules = table[n.cat] ?? [['left'] as Rule];
+  const ok = (i: number) => !PUNCT.has(kids[i]!.cat);
+  for (const [dir, ...cats] of rules) {
+    if (!cats.length) continue;
+    const order = dir.startsWith('left') ? [...kids.keys()] : [...kids.keys()].reverse();
+    if (dir.endsWith('dis')) {
+      const set = new Set(cats);
+      for (const i of order) if (set.has(kids[i]!.cat) && ok(i)) return i;
+    } else {
+      for (const c of cats) for (const i of order) if (kids[i]!.cat === c && ok(i)) return i;
+    }
+  }
+  // default: first (or last) non-punctuation child in the first rule's direction
+  const dir = rules[0]![0];
+  const order = dir.startsWith('left') ? [...kids.keys()] : [...kids.keys()].reverse();
+  for (const i of order) if (ok(i)) return i;
+  return order[0]!;
+}
+
+const NOMINAL = new Set(['NP', 'NX', 'NAC', 'WHNP', 'QP', 'NML']);
+const VERBAL = new Set(['VP', 'S', 'SQ', 'SINV', 'SBAR', 'SBARQ', 'RRC', 'FRAG']);
+
+// Penn2Malt / CoNLL-2007 labels from (parent, dependent) categories and function tags.
+function collinsLabel(parent: PNode, head: PNode, dep: PNode, ctx: Ctx, d: number): string {
+  if (PUNCT.has(ctx.tags[d]!) && dep.word !== undefined) return 'P';
+  if (dep.fun.includes('SBJ')) return 'SBJ';
+  if (dep.fun.includes('PRD')) return 'PRD';
+  if (parent.cat === 'VP' && dep.cat === 'NP' && !dep.fun.length) return 'OBJ';
+  if (parent.cat === 'VP' && dep.cat === 'VP') return 'VC';
+  if (parent.cat === 'SBAR' && (dep.cat === 'S' || dep.cat === 'SQ' || dep.cat === 'SINV')) return 'SBAR';
+  if (NOMINAL.has(parent.cat)) return 'NMOD';
+  if (VERBAL.has(parent.cat)) return 'VMOD';
+  if (parent.cat === 'PP' || parent.cat === 'WHPP') return 'PMOD';
+  if (parent.cat === 'ADJP' || parent.cat === 'ADVP' || parent.cat === 'WHADJP' || parent.cat === 'WHADVP') return 'AMOD';
+  void head;
+  return 'DEP';
+}
+
+function stanfordLabel(parent: PNode, head: PNode, dep: PNode, i: number, hi: number, ctx: Ctx, d: number, h: number): string {
+  const tag = ctx.tags[d]!;
+  const w = ctx.words[d]!.toLowerCase();
+  const pc = parent.cat;
+  const dc = dep.cat;
+  if (PUNCT.has(tag) && dep.word !== undefined) return 'punct';
+  if (dc === 'CC' || dc === 'CONJP') return 'cc';
+  // a same-category sibling after a CC/comma in a coordination is a conjunct
+  if (i > hi && parent.children.slice(hi + 1, i).some((k) => k.cat === 'CC' || k.cat === 'CONJP') && (dc === head.cat || (NOMINAL.has(dc) && NOMINAL.has(head.cat)) || (VERBAL.has(dc) && VERBAL.has(head.cat)))) return 'conj';
+  if (dep.fun.includes('SBJ')) return dc === 'S' || dc === 'SBAR' ? 'csubj' : 'nsubj';
+  if (dep.word !== undefined && (pc === 'VP' || pc === 'SQ' || pc === 'SINV')) {
+    if (isAux(dep, ctx) && i < hi) {
+      if (BE.has(w) && (head.cat === 'VP' && ctx.tags[h] === 'VBN')) return 'auxpass';
+      if (BE.has(w) && head.cat !== 'VP') return 'cop';
+      return 'aux';
+    }
+  }
+  if (w === 'not' || w === "n't" || w === 'never') return 'neg';
+  if (pc === 'SBAR' && dep.word !== undefined && (dc === 'IN' || dc === 'DT')) return 'mark';
+  if (dep.fun.includes('TMP') && dc === 'NP') return 'tmod';
+  if ((dep.fun.includes('ADV') || dep.fun.includes('EXT')) && dc === 'NP') return 'npadvmod';
+  if (pc === 'PP' || pc === 'WHPP') return dc === 'NP' || dc === 'WHNP' ? 'pobj' : 'pcomp';
+  if (dc === 'PP' || dc === 'WHPP') return 'prep';
+  if (dc === 'PRT') return 'prt';
+  if (dc === 'POS') return 'possessive';
+  if (NOMINAL.has(pc)) {
+    if (dc === 'DT' || dc === 'PDT' || dc === 'WDT') return 'det';
+    if (dc === 'PRP$' || dc === 'WP$' || (dc === 'NP' && dep.children.some((k) => k.cat === 'POS'))) return 'poss';
+    if (dc === 'CD' || (dc === 'QP' && i < hi)) return 'num';
+    if (dc === 'JJ' || dc === 'JJR' || dc === 'JJS' || dc === 'ADJP' || dc === 'VBN' || dc === 'VBG') return 'amod';
+    if (dc.startsWith('NN') || (dc === 'NP' && i < hi) || dc === 'NML') return 'nn';
+    if (dc === 'SBAR' || dc === 'RRC') return 'rcmod';
+    if (dc === 'NP' && i > hi) return 'appos';
+    if (dc === 'VP') return 'partmod';
+  }
+  if (dc === 'RB' || dc === 'RBR' || dc === 'RBS' || dc === 'ADVP' || dc === 'WHADVP' || dc === 'WRB') return 'advmod';
+  if (dc === 'DT' || dc === 'PDT') return 'det';
+  if (VERBAL.has(pc) || pc === 'ADJP') {
+    if (dc === 'NP' && !dep.fun.length && pc === 'VP') return 'dobj';
+    if (dc === 'SBAR') return dep.fun.some((f) => f === 'ADV' || f === 'TMP' || f === 'PRP' || f === 'LOC' || f === 'MNR') ? 'advcl' : 'ccomp';
+    if (dc === 'S') return dep.children.some((k) => k.fun.includes('SBJ')) ? 'ccomp' : 'xcomp';
+    if (dc === 'ADJP' && pc === 'VP') return 'acomp';
+  }
+  if (dc === 'JJ' || dc === 'ADJP') return 'amod';
+  if (dc === 'CD' || dc === 'QP') return 'num';
+  return 'dep';
+}
