@@ -1,14 +1,14 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Repo root, from dist/test/helpers.js or test/helpers.ts. */
 export const repoRoot = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!dir.endsWith('/dist') && dir !== '/' && !dir.endsWith('/test')) dir = dirname(dir);
-  return dir.endsWith('/dist') ? dirname(dir) : dirname(dir);
+  // test/helpers.ts → repo; dist/test/helpers.js → dist → repo
+  const dir = dirname(dirname(fileURLToPath(import.meta.url)));
+  return basename(dir) === 'dist' ? dirname(dir) : dir;
 })();
 
 /** ../shared beside the checkout (fixtures, data mirror, vocab); BERT_PROBE_SHARED overrides. */
