@@ -177,6 +177,7 @@ export function heatmap(o: HeatmapOptions): Figure {
     const hi = o.domain?.[1] ?? Math.max(...finite);
     const mid = (lo + hi) / 2;
     layers.push({
+      transform: [{ filter: 'isValid(datum.value)' }],
       mark: { type: 'text', fontSize: Math.max(7, Math.min(11, cell / 3)) },
       encoding: {
         text: { field: 'value', type: 'quantitative', format: '.2f' },
@@ -432,6 +433,23 @@ const noNetworkLoader = {
   },
 };
 
+/** The first `url` anywhere in a compiled spec (data sources, image marks). */
+function findUrl(v: unknown): string | undefined {
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const u = findUrl(x);
+      if (u !== undefined) return u;
+    }
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'url' && x !== undefined) return typeof x === 'string' ? x : JSON.stringify(x);
+      const u = findUrl(x);
+      if (u !== undefined) return u;
+    }
+  }
+  return undefined;
+}
+
 /** Render a figure to a standalone SVG document (string). */
 export async function renderFigure(fig: Figure): Promise<string> {
   if (fig.kind === 'svg') return fig.svg;
@@ -444,6 +462,8 @@ export async function renderFigure(fig: Figure): Promise<string> {
     debug: () => logger,
   };
   const vg = compile(fig.spec as TopLevelSpec, { logger: logger as never }).spec;
+  const url = findUrl(vg);
+  if (url !== undefined) throw new TypeError(`figures carry their data inline; refusing to load ${url}`);
   const view = new vega.View(vega.parse(vg), { renderer: 'none', loader: noNetworkLoader as never, logLevel: vega.Error });
   try {
     return await view.toSVG();
