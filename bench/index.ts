@@ -1,0 +1,13 @@
+/**
+ * `npm run bench`: every benchmark, in order. Each entry is one area's bench; add yours as one
+ * import and one line in the list.
+ */
+import { benchEngines } from './engines.js';
+
+const BENCHES: [string, () => Promise<unknown>][] = [['engines', benchEngines]];
+
+const only = process.argv.slice(2);
+for (const [name, run] of BENCHES) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  await run();
+}
