@@ -3,8 +3,12 @@
  * import and one line in the list.
  */
 import { benchEngines } from './engines.js';
+import { benchExtract } from './extract.js';
 
-const BENCHES: [string, () => Promise<unknown>][] = [['engines', benchEngines]];
+const BENCHES: [string, () => Promise<unknown>][] = [
+  ['engines', benchEngines],
+  ['extract', benchExtract],
+];
 
 const only = process.argv.slice(2);
 for (const [name, run] of BENCHES) {

@@ -3,8 +3,8 @@ import { register as model } from './model.js';
 import { register as report } from './report.js';
 import { register as compare } from './compare.js';
 import { register as embed } from './embed.js';
+import { register as extract } from './extract.js';
 import { register as structural } from './structural.js';
-import { register as data } from './data.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -12,4 +12,4 @@ import { register as data } from './data.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [model, data, embed, structural, report, compare];
+export const COMMANDS: RegisterCommand[] = [model, embed, extract, structural, report, compare];
