@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Corpus } from '../corpus/types.js';
 import type { Engine, LoadedModel } from '../model/types.js';
 import type { ProbeNeeds } from '../probes/types.js';
@@ -88,7 +88,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   for (const l of needs.attentionLayers) if (!Number.isInteger(l) || l < 1 || l > cfg.numHiddenLayers) throw new InputError(`attention layer ${l} does not exist`, { expected: `1..${cfg.numHiddenLayers}`, found: String(l), fix: 'pick layers the model has' });
   if (needs.headMask) throw new RuntimeFailure('probes with head masks run the model themselves; they have no activation store');
   const identity = storeIdentity({ ...opts, shard });
-  const dir = opts.storeDir ?? defaultStoreDir(identity);
+  const dir = resolve(opts.storeDir ?? defaultStoreDir(identity));
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
   const batchSize = opts.batchSize ?? 16;
   const hidden = cfg.hiddenSize;
