@@ -113,6 +113,10 @@ async function info(ui: Ui, target: string, o: DataCliOptions & OutputOptions): 
     files: ds.files.map((f) => ({ name: f.name, url: f.url, sha256: f.sha256, size: f.size })),
     publishedCounts: ds.counts,
     splits,
+    total: {
+      sentences: Object.values(splits).reduce((a, s) => a + s.sentences, 0),
+      words: Object.values(splits).reduce((a, s) => a + s.words, 0),
+    },
   };
   if (o.json) {
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -138,6 +142,12 @@ function printInfo(ds: DatasetEntry, mirror: string | undefined, splits: Record<
     const ann = annotations(s);
     const pub = s.expected === undefined ? '-' : `${s.expected.toLocaleString('en-US')}${s.matches ? ' ok' : ' MISMATCH'}`;
     p(`  ${name.padEnd(w)}  ${s.sentences.toLocaleString('en-US').padStart(9)}  ${s.words.toLocaleString('en-US').padStart(9)}  ${pub.padEnd(10)}  ${ann}`);
+  }
+  const all = ds.counts.all;
+  if (all !== undefined && !splits.all) {
+    const sum = Object.values(splits).reduce((a, s) => a + s.sentences, 0);
+    const words = Object.values(splits).reduce((a, s) => a + s.words, 0);
+    p(`  ${'total'.padEnd(w)}  ${sum.toLocaleString('en-US').padStart(9)}  ${words.toLocaleString('en-US').padStart(9)}  ${`${all.toLocaleString('en-US')}${sum === all ? ' ok' : ' MISMATCH'}`}`);
   }
   const skipped = Object.entries(Object.values(splits).reduce<Record<string, number>>((acc, s) => {
     for (const [k, v] of Object.entries(s.skipped)) acc[k] = (acc[k] ?? 0) + v;

@@ -186,7 +186,8 @@ function headChild(n: PNode, ctx: Ctx): number {
   }
   const table = ctx.scheme === 'collins' ? PENN2MALT : STANFORD;
   const rules = table[n.cat] ?? [['left'] as Rule];
-  const ok = (i: number) => !PUNCT.has(kids[i]!.cat);
+  // punctuation never heads; in the stanford scheme neither does possessive 's (it attaches to the possessor)
+  const ok = (i: number) => !PUNCT.has(kids[i]!.cat) && !(ctx.scheme === 'stanford' && kids[i]!.cat === 'POS');
   for (const [dir, ...cats] of rules) {
     if (!cats.length) continue;
     const order = dir.startsWith('left') ? [...kids.keys()] : [...kids.keys()].reverse();
