@@ -118,12 +118,12 @@ export const P = {
   stop: () => Buffer.from('.'),
 };
 
-/** Pickle of {name: float32 tensor} as torch.save writes a state dict (one storage per tensor). */
-export function statePickle(tensors: { name: string; key: string; numel: number; size: number[]; stride: number[]; offset?: number }[]): Buffer {
+/** Pickle of {name: float32 tensor} as torch.save writes a state dict (one storage per tensor); `legacy`: pre-1.6 persistent ids with view_metadata None. */
+export function statePickle(tensors: { name: string; key: string; numel: number; size: number[]; stride: number[]; offset?: number }[], legacy = false): Buffer {
   const parts: Buffer[] = [P.proto(), P.emptyDict(), P.mark()];
   for (const t of tensors) {
     parts.push(P.str(t.name), P.global('torch._utils', '_rebuild_tensor_v2'), P.mark());
-    parts.push(P.mark(), P.str('storage'), P.global('torch', 'FloatStorage'), P.str(t.key), P.str('cpu'), P.int(t.numel), P.tuple(), P.binpersid());
+    parts.push(P.mark(), P.str('storage'), P.global('torch', 'FloatStorage'), P.str(t.key), P.str('cpu'), P.int(t.numel), ...(legacy ? [Buffer.from('N')] : []), P.tuple(), P.binpersid());
     parts.push(P.int(t.offset ?? 0));
     parts.push(P.mark(), ...t.size.map(P.int), P.tuple());
     parts.push(P.mark(), ...t.stride.map(P.int), P.tuple());
@@ -137,4 +137,12 @@ export function statePickle(tensors: { name: string; key: string; numel: number;
 export function f32Bytes(values: number[] | Float32Array): Buffer {
   const a = Float32Array.from(values);
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** PROTO 2 + LONG1 of torch's legacy magic number 0x1950a86a20f9469cfc6c + STOP. */
+export function legacyMagicPickle(): Buffer {
+  const n = 0x1950a86a20f9469cfc6cn;
+  const b = Buffer.alloc(10);
+  for (let i = 0; i < 10; i++) b[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+  return Buffer.concat([P.proto(), Buffer.from([0x8a, 10]), b, P.stop()]);
 }

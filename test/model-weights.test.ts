@@ -11,7 +11,7 @@ import { canonicalWeights } from '../src/model/weight-names.js';
 import { loadWeights } from '../src/model/weights.js';
 import { InputError } from '../src/util/errors.js';
 import { fixturesDir, tempDir } from './helpers.js';
-import { f32Bytes, P, statePickle, tinyConfig, writeTinyCheckpoint, zipStored } from './model-craft.js';
+import { f32Bytes, legacyMagicPickle, P, statePickle, tinyConfig, writeTinyCheckpoint, zipStored } from './model-craft.js';
 
 const isInputError = (re: RegExp) => (e: unknown) => {
   assert.ok(e instanceof InputError, `expected InputError, got ${String(e)}`);
@@ -165,4 +165,34 @@ test('sharded and BF16 safetensors load', async () => {
   copyFileSync(join(dir, 'model-00001-of-00002.safetensors'), join(d2, 'model-00001-of-00002.safetensors'));
   copyFileSync(join(dir, 'model.safetensors.index.json'), join(d2, 'model.safetensors.index.json'));
   await assert.rejects(loadWeights(d2, readConfigFile(join(d2, 'config.json'))), isInputError(/model-00002-of-00002\.safetensors.*missing/s));
+});
+
+test('the legacy (pre-1.6) torch.save format is read too: chained pickles, then raw storages', async () => {
+  const dir = tempDir();
+  const count = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64LE(BigInt(n));
+    return b;
+  };
+  const state = statePickle([
+    { name: 'bert.embeddings.LayerNorm.gamma', key: '140001', numel: 3, size: [3], stride: [1] },
+    { name: 'w', key: '140002', numel: 4, size: [2, 2], stride: [2, 1] },
+  ], true);
+  const sysInfo = Buffer.concat([P.proto(), P.emptyDict(), P.mark(), P.str('protocol_version'), P.int(1001), P.str('little_endian'), Buffer.from([0x88]), P.setitems(), P.stop()]);
+  const keys = Buffer.concat([P.proto(), P.mark(), P.str('140001'), P.str('140002'), Buffer.from('l'), P.stop()]);
+  const file = join(dir, 'pytorch_model.bin');
+  writeFileSync(file, Buffer.concat([
+    legacyMagicPickle(),
+    Buffer.concat([P.proto(), P.int(1001), P.stop()]),
+    sysInfo,
+    state,
+    keys,
+    count(3), f32Bytes([1, 2, 3]),
+    count(4), f32Bytes([4, 5, 6, 7]),
+  ]));
+  const t = await readPytorchBin(file);
+  assert.deepEqual([...t.get('bert.embeddings.LayerNorm.gamma')!.data], [1, 2, 3]);
+  assert.deepEqual([...t.get('w')!.data], [4, 5, 6, 7]);
+  writeFileSync(file, Buffer.from('definitely not a checkpoint'));
+  await assert.rejects(readPytorchBin(file), isInputError(/not a PyTorch checkpoint/));
 });

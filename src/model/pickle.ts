@@ -18,6 +18,8 @@ export interface StorageRef {
   key: string;
   location: string;
   numel: number;
+  /** Legacy format only: the storage is a view starting this many elements into the root storage. */
+  viewOffset?: number;
 }
 
 /** What _rebuild_tensor_v2 describes: a strided view of a storage. */
@@ -41,6 +43,7 @@ interface MarkObj {
 /** Globals a torch state dict needs, each with what it stands for here. */
 export const ALLOWED_GLOBALS = new Set([
   'collections.OrderedDict',
+  'torch._utils._rebuild_tensor',
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   ...['Float', 'Half', 'BFloat16', 'Double', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool'].map((t) => `torch.${t}Storage`),
@@ -73,6 +76,7 @@ function callGlobal(file: string, offset: number, fn: unknown, args: unknown): u
   switch (name) {
     case 'collections.OrderedDict':
       return new Map();
+    case 'torch._utils._rebuild_tensor': // (storage, offset, size, stride), torch < 1.0
     case 'torch._utils._rebuild_tensor_v2': {
       const [storage, offset0, size, stride] = a;
       if (!storage || (storage as StorageRef).kind !== 'storage') throw new Error('_rebuild_tensor_v2 without a storage');
@@ -90,9 +94,14 @@ function callGlobal(file: string, offset: number, fn: unknown, args: unknown): u
  * and lists as arrays, tensors as TensorRef).
  */
 export function readTorchPickle(data: Buffer, file: string): unknown {
+  return readPickleAt(data, file, 0).value;
+}
+
+/** Read one pickle starting at byte `start`; `end` is the byte after its STOP (the legacy format chains pickles). */
+export function readPickleAt(data: Buffer, file: string, start: number): { value: unknown; end: number } {
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
-  let pos = 0;
+  let pos = start;
   const need = (n: number) => {
     if (pos + n > data.length) throw new InputError('pickle is truncated', { file, offset: pos, expected: `${n} more bytes`, found: `end of data at byte ${data.length}`, fix: 'the checkpoint is damaged; download it again' });
   };
@@ -147,7 +156,7 @@ export function readTorchPickle(data: Buffer, file: string): unknown {
       switch (op) {
         case 0x80: u8(); break; // PROTO
         case 0x95: bytes(8); break; // FRAME (protocol 4): frames are just grouping
-        case 0x2e: return pop(); // STOP
+        case 0x2e: return { value: pop(), end: pos }; // STOP
         case 0x28: stack.push(MARK); break; // MARK
         case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
         case 0x5d: stack.push([]); break; // EMPTY_LIST
@@ -197,7 +206,11 @@ export function readTorchPickle(data: Buffer, file: string): unknown {
           }
           const t = pid[1] as GlobalRef;
           if (!t || t.kind !== 'global' || !/^torch\.\w+Storage$/.test(t.name)) refuse(file, at, `storage type ${JSON.stringify(t)}`, 'a torch.<T>Storage type');
-          stack.push({ kind: 'storage', storageType: t.name.slice('torch.'.length), key: String(pid[2]), location: String(pid[3]), numel: asInt(pid[4]) } satisfies StorageRef);
+          const ref: StorageRef = { kind: 'storage', storageType: t.name.slice('torch.'.length), key: String(pid[2]), location: String(pid[3]), numel: asInt(pid[4]) };
+          // Legacy (pre-1.6) format: a 6th element (view_key, offset, view_size) makes a view of the root storage.
+          const view = pid[5] as unknown[] | null | undefined;
+          if (Array.isArray(view)) ref.viewOffset = asInt(view[1]);
+          stack.push(ref);
           break;
         }
         default:

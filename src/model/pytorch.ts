@@ -1,9 +1,9 @@
-import { open as openFile } from 'node:fs/promises';
+import { open as openFile, readFile } from 'node:fs/promises';
 import yauzl from 'yauzl';
 import { InputError } from '../util/errors.js';
 import type { LoadedTensor, SafetensorsDtype } from './safetensors.js';
 import { toFloat32 } from './safetensors.js';
-import { readTorchPickle, type TensorRef } from './pickle.js';
+import { readPickleAt, readTorchPickle, type TensorRef } from './pickle.js';
 
 /**
  * pytorch_model.bin as torch.save writes it since PyTorch 1.6: a zip archive holding
@@ -66,17 +66,97 @@ function gather(storage: Float32Array, offset: number, size: number[], stride: n
   return out;
 }
 
+const DAMAGED ='the file is damaged or incomplete; download it again';
+
+/** Turn the unpickled state dict into tensors, fetching each storage once. */
+async function materialize(
+  root: unknown,
+  path: string,
+  storageData: (key: string, numel: number, dtype: SafetensorsDtype, tensor: string) => Promise<Float32Array>,
+): Promise<Map<string, LoadedTensor>> {
+  if (!(root instanceof Map)) {
+    throw new InputError('the checkpoint is not a state dict', { file: path, expected: 'a dict of tensor name → tensor', found: Array.isArray(root) ? 'a list/tuple' : typeof root, fix: 'save model.state_dict(), not the model object' });
+  }
+  const storages = new Map<string, Float32Array>();
+  const out = new Map<string, LoadedTensor>();
+  for (const [name, value] of root) {
+    const t = value as TensorRef;
+    if (!t || t.kind !== 'tensor') continue; // non-tensor entries (e.g. version numbers) carry no weights
+    const dtype = STORAGE_DTYPES[t.storage.storageType];
+    if (!dtype) throw new InputError(`tensor '${name}' has an unsupported storage type ${t.storage.storageType}`, { file: path, expected: Object.keys(STORAGE_DTYPES).join(', '), found: t.storage.storageType, fix: 'convert the checkpoint to float32 safetensors' });
+    let data = storages.get(t.storage.key);
+    if (!data) {
+      data = await storageData(t.storage.key, t.storage.numel, dtype, String(name));
+      storages.set(t.storage.key, data);
+    }
+    const offset = t.offset + (t.storage.viewOffset ?? 0);
+    const n = t.size.reduce((a, b) => a * b, 1);
+    const last = offset + t.size.reduce((acc, s, d) => acc + (s - 1) * t.stride[d]!, 0);
+    if (n > 0 && (offset < 0 || last >= data.length)) {
+      throw new InputError(`tensor '${name}' reaches past its storage`, { file: path, expected: `indices below ${data.length}`, found: `up to ${last}`, fix: DAMAGED });
+    }
+    out.set(String(name), { dtype, shape: t.size, data: n === 0 ? new Float32Array(0) : gather(data, offset, t.size, t.stride) });
+  }
+  return out;
+}
+
+/**
+ * The legacy format torch.save wrote before 1.6 (torch/serialization.py, _legacy_save): five
+ * pickles in a row (magic number 0x1950a86a20f9469cfc6c, protocol version 1001, sys_info, the
+ * state dict, the list of storage keys), then each storage in key order as an int64 element
+ * count followed by its raw little-endian bytes.
+ */
+async function readLegacyTorch(path: string): Promise<Map<string, LoadedTensor>> {
+  const data = await readFile(path);
+  const notTorch = () =>
+    new InputError('not a PyTorch checkpoint', {
+      file: path,
+      expected: 'a torch.save file (zip since PyTorch 1.6, or the legacy pickle sequence)',
+      found: `a file starting with ${data.subarray(0, 8).toString('hex')}`,
+      fix: 'download the checkpoint again, or use its model.safetensors',
+    });
+  if (data.length < 16 || data[0] !== 0x80 || data[2] !== 0x8a) throw notTorch();
+  const magic = readPickleAt(data, path, 0);
+  if (magic.value !== 0x1950a86a20f9469cfc6cn) throw notTorch();
+  const version = readPickleAt(data, path, magic.end);
+  if (version.value !== 1001) throw new InputError('unsupported legacy PyTorch protocol version', { file: path, expected: '1001', found: String(version.value), fix: 're-save the checkpoint with a recent PyTorch or convert it to safetensors' });
+  const sysInfo = readPickleAt(data, path, version.end);
+  const info = sysInfo.value instanceof Map ? sysInfo.value : new Map();
+  if (info.get('little_endian') === false) throw new InputError('big-endian PyTorch checkpoint', { file: path, expected: 'little_endian True', found: 'False', fix: 'convert the checkpoint to safetensors on a big-endian machine' });
+  const root = readPickleAt(data, path, sysInfo.end);
+  const keys = readPickleAt(data, path, root.end);
+  if (!Array.isArray(keys.value)) throw notTorch();
+  const offsets = new Map<string, number>();
+  let pos = keys.end;
+  // Storage sizes are only known once the dict is read; walk the blobs in key order.
+  const numels = new Map<string, { numel: number; dtype: SafetensorsDtype }>();
+  if (root.value instanceof Map) {
+    for (const v of root.value.values()) {
+      const t = v as TensorRef;
+      if (t && t.kind === 'tensor') numels.set(t.storage.key, { numel: t.storage.numel, dtype: STORAGE_DTYPES[t.storage.storageType] ?? 'F32' });
+    }
+  }
+  for (const k of keys.value as unknown[]) {
+    const key = String(k);
+    if (pos + 8 > data.length) throw new InputError(`storage ${key} is truncated`, { file: path, offset: pos, expected: 'an 8-byte element count', found: 'end of file', fix: DAMAGED });
+    const count = Number(data.readBigInt64LE(pos));
+    const s = numels.get(key);
+    const bytes = count * ELEMENT_BYTES[s?.dtype ?? 'F32'];
+    offsets.set(key, pos + 8);
+    pos += 8 + bytes;
+    if (pos > data.length) throw new InputError(`storage ${key} is truncated`, { file: path, offset: pos - bytes, expected: `${bytes} bytes`, found: `${data.length - (pos - bytes)} bytes`, fix: DAMAGED });
+  }
+  return materialize(root.value, path, async (key, numel, dtype, tensor) => {
+    const at = offsets.get(key);
+    if (at === undefined) throw new InputError(`tensor '${tensor}': storage ${key} is not in the file`, { file: path, expected: `storage ${key}`, found: 'no such storage', fix: DAMAGED });
+    return toFloat32(data.subarray(at, at + numel * ELEMENT_BYTES[dtype]), dtype);
+  });
+}
+
 /** Read every tensor of a PyTorch zip checkpoint as float32, under the names the file uses. */
 export async function readPytorchBin(path: string): Promise<Map<string, LoadedTensor>> {
-  const damaged = 'the file is damaged or incomplete; download it again';
-  if (!(await isZip(path))) {
-    throw new InputError('not a PyTorch zip checkpoint', {
-      file: path,
-      expected: 'the zip format torch.save writes since PyTorch 1.6 (starts with PK\\x03\\x04)',
-      found: 'another format (the legacy pre-1.6 format, or not a checkpoint)',
-      fix: 'use model.safetensors for this model, or re-save it in Python: torch.save(torch.load(p), p)',
-    });
-  }
+  const damaged = DAMAGED;
+  if (!(await isZip(path))) return readLegacyTorch(path);
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
@@ -106,35 +186,15 @@ export async function readPytorchBin(path: string): Promise<Map<string, LoadedTe
       throw new InputError('big-endian PyTorch checkpoint', { file: path, expected: 'byteorder "little"', found: 'big', fix: 're-save the checkpoint on a little-endian machine or convert it to safetensors' });
     }
     const root = readTorchPickle(await readEntry(zip, entries.get(pklName)!), `${path}:${pklName}`);
-    if (!(root instanceof Map)) {
-      throw new InputError('the checkpoint is not a state dict', { file: path, expected: 'a dict of tensor name → tensor', found: Array.isArray(root) ? 'a list/tuple' : typeof root, fix: 'save model.state_dict(), not the model object' });
-    }
-    const storages = new Map<string, Float32Array>();
-    const out = new Map<string, LoadedTensor>();
-    for (const [name, value] of root) {
-      const t = value as TensorRef;
-      if (!t || t.kind !== 'tensor') continue; // non-tensor entries (e.g. version numbers) carry no weights
-      const dtype = STORAGE_DTYPES[t.storage.storageType];
-      if (!dtype) throw new InputError(`tensor '${name}' has an unsupported storage type ${t.storage.storageType}`, { file: path, expected: Object.keys(STORAGE_DTYPES).join(', '), found: t.storage.storageType, fix: 'convert the checkpoint to float32 safetensors' });
-      let data = storages.get(t.storage.key);
-      if (!data) {
-        const entryName = `${prefix}data/${t.storage.key}`;
-        const entry = entries.get(entryName);
-        if (!entry) throw new InputError(`tensor '${name}': storage entry ${entryName} is missing`, { file: path, expected: entryName, found: 'no such zip entry', fix: damaged });
-        const raw = await readEntry(zip, entry);
-        const want = t.storage.numel * ELEMENT_BYTES[dtype];
-        if (raw.length < want) throw new InputError(`tensor '${name}' is truncated`, { file: path, expected: `${want} bytes in ${entryName}`, found: `${raw.length} bytes`, fix: damaged });
-        data = toFloat32(raw.subarray(0, want), dtype);
-        storages.set(t.storage.key, data);
-      }
-      const n = t.size.reduce((a, b) => a * b, 1);
-      const last = t.offset + t.size.reduce((acc, s, d) => acc + (s - 1) * t.stride[d]!, 0);
-      if (n > 0 && (t.offset < 0 || last >= data.length)) {
-        throw new InputError(`tensor '${name}' reaches past its storage`, { file: path, expected: `indices below ${data.length}`, found: `up to ${last}`, fix: damaged });
-      }
-      out.set(String(name), { dtype, shape: t.size, data: n === 0 ? new Float32Array(0) : gather(data, t.offset, t.size, t.stride) });
-    }
-    return out;
+    return await materialize(root, path, async (key, numel, dtype, tensor) => {
+      const entryName = `${prefix}data/${key}`;
+      const entry = entries.get(entryName);
+      if (!entry) throw new InputError(`tensor '${tensor}': storage entry ${entryName} is missing`, { file: path, expected: entryName, found: 'no such zip entry', fix: damaged });
+      const raw = await readEntry(zip, entry);
+      const want = numel * ELEMENT_BYTES[dtype];
+      if (raw.length < want) throw new InputError(`tensor '${tensor}' is truncated`, { file: path, expected: `${want} bytes in ${entryName}`, found: `${raw.length} bytes`, fix: damaged });
+      return toFloat32(raw.subarray(0, want), dtype);
+    });
   } finally {
     zip.close();
   }

@@ -42,7 +42,7 @@ export async function resolveModel(spec: string, opts: { revision?: string; offl
     opts.ui?.debug(`model ${spec}@${revision} from the HF cache: ${snap}`);
     return { dir: snap, id: spec, revision, from: 'cache' };
   }
-  if (opts.offline) {
+  if (opts.offline || process.env.HF_HUB_OFFLINE === '1') {
     throw new InputError(`model '${spec}' (revision ${revision}) is not in the Hugging Face cache and --offline forbids downloading it`, {
       file: hfHubCacheDir(),
       expected: `a complete snapshot under models--${spec.split('/').join('--')}/snapshots/`,
