@@ -4,10 +4,12 @@
  */
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
+import { benchStructural } from './structural.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
+  ['structural', benchStructural],
 ];
 
 const only = process.argv.slice(2);

@@ -1,0 +1,83 @@
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSplits } from '../src/corpus/load.js';
+import type { Sentence } from '../src/corpus/types.js';
+import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
+import { fitStructuralProbe, mulberry32, type ProbeExample } from '../src/probes/structural.js';
+import { treeDistances, treeProblem } from '../src/probes/trees.js';
+import { writeJsonAtomic } from '../src/util/atomic.js';
+
+/**
+ * Structural-probe training time (issue 6): the distance probe at bert-base shape (768-d word
+ * vectors, rank 768) on the PTB sample's train/dev sentences (lengths and trees as they are;
+ * the vectors are seeded random normals, as timing does not depend on their values), trained
+ * with the real regimen (batches of 20, Adam, early stopping on dev, ≤ 40 epochs). Reports
+ * seconds per epoch and per layer (one full fit), and what 13 layers would take.
+ *
+ *   npm run bench structural
+ *   BENCH_STRUCTURAL_LIMIT=500 (sentences per split)  BENCH_STRUCTURAL_MAX_EPOCHS=3  for a quick look
+ */
+const HIDDEN = 768;
+const LIMIT = process.env.BENCH_STRUCTURAL_LIMIT ? Number(process.env.BENCH_STRUCTURAL_LIMIT) : undefined;
+const MAX_EPOCHS = Number(process.env.BENCH_STRUCTURAL_MAX_EPOCHS ?? 40);
+
+function examples(sentences: Sentence[], rand: () => number): ProbeExample[] {
+  const out: ProbeExample[] = [];
+  for (const s of sentences) {
+    if (!s.heads || treeProblem(s.heads)) continue;
+    const n = s.words.length;
+    const vectors = new Float32Array(n * HIDDEN);
+    for (let i = 0; i < vectors.length; i += 2) {
+      // Box–Muller: two standard normals per draw.
+      const r = Math.sqrt(-2 * Math.log(1 - rand()));
+      const t = 2 * Math.PI * rand();
+      vectors[i] = r * Math.cos(t);
+      if (i + 1 < vectors.length) vectors[i + 1] = r * Math.sin(t);
+    }
+    out.push({ n, vectors, distances: treeDistances(s.heads) });
+    if (LIMIT !== undefined && out.length >= LIMIT) break;
+  }
+  return out;
+}
+
+export async function benchStructural(): Promise<void> {
+  const runtime = await selectTfjsBackend();
+  const splits = await loadSplits('ptb', { offline: true });
+  const rand = mulberry32(42);
+  const train = examples(splits.train.sentences, rand);
+  const dev = examples(splits.dev.sentences, rand);
+  const words = train.reduce((a, e) => a + e.n, 0);
+  console.log(`\nstructural: distance probe, ${HIDDEN}-d vectors, rank ${HIDDEN}, PTB sample ${train.length} train / ${dev.length} dev sentences (${words} train words), tfjs ${runtime.label}, ≤ ${MAX_EPOCHS} epochs`);
+  const fit = fitStructuralProbe(runtime.tf, train, dev, {
+    kind: 'distance',
+    hiddenSize: HIDDEN,
+    seed: 42,
+    maxEpochs: MAX_EPOCHS,
+    onEpoch: (e) => console.log(`  epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, dev loss ${e.devLoss.toFixed(4)}`),
+  });
+  fit.probe.dispose();
+  const perEpoch = fit.seconds / fit.epochs;
+  const result = {
+    bench: 'structural',
+    date: new Date().toISOString(),
+    backend: runtime.label,
+    cpus: cpus().length,
+    node: process.version,
+    hidden: HIDDEN,
+    rank: HIDDEN,
+    trainSentences: train.length,
+    devSentences: dev.length,
+    trainWords: words,
+    epochs: fit.epochs,
+    secondsPerEpoch: Number(perEpoch.toFixed(2)),
+    secondsPerLayer: Number(fit.seconds.toFixed(1)),
+    secondsFor13Layers: Number((fit.seconds * 13).toFixed(0)),
+    trainWordsPerSecond: Math.round((words * fit.epochs) / fit.seconds),
+  };
+  console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${(fit.seconds * 13 / 60).toFixed(1)} min`);
+  const root = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/
+  const file = join(root, '.bench', `structural-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeJsonAtomic(file, result);
+  console.log(`  written: ${file}`);
+}
