@@ -30,8 +30,13 @@ export function register(program: Command): void {
   info.action(
     action(async (ui, spec: string, opts: InfoOptions) => {
       const m = await loadModel(spec, { revision: opts.revision, offline: isOffline(opts), seed: opts.seed, ui });
-      let stored = 0;
-      for (const t of m.weights.values()) stored += t.data.length;
+      // Counted from what was loaded (a BertForMaskedLM checkpoint has no pooler, say); the tied decoder counts once.
+      let encoderParams = 0;
+      let mlmParams = 0;
+      for (const [name, t] of m.weights) {
+        if (name.startsWith('cls.')) mlmParams += t.data.length;
+        else encoderParams += t.data.length;
+      }
       const enc = m.tokenizer.encodeText(opts.sample ?? SAMPLE);
       const summary = {
         id: m.source.id,
@@ -41,10 +46,10 @@ export function register(program: Command): void {
         format: m.source.format,
         dtype: m.source.sourceDtype,
         weightsSha256: m.source.weightsSha256,
-        parameters: parameterCount(m.config, false),
-        parametersWithMlmHead: m.hasMlmHead ? parameterCount(m.config, true) : null,
+        parameters: encoderParams,
+        parametersWithMlmHead: m.hasMlmHead ? encoderParams + mlmParams : null,
+        parametersFromConfig: parameterCount(m.config, false),
         tensorsLoaded: m.weights.size,
-        valuesLoaded: stored,
         hasMlmHead: m.hasMlmHead,
         config: m.config,
         tokenizer: { fingerprint: m.tokenizer.fingerprint, vocabSize: m.tokenizer.vocabSize, sample: opts.sample ?? SAMPLE, tokens: enc.tokens, ids: enc.ids },

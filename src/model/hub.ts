@@ -124,9 +124,10 @@ export async function downloadModel(id: string, opts: { revision?: string; ui?: 
     );
     return new Response(counted, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
-  // @huggingface/hub logs each download with console.debug (stdout); stdout is for results only.
-  const debug = console.debug;
+  // @huggingface/hub logs with console.debug/info (stdout); stdout is for results only.
+  const { debug, info: consoleInfo } = console;
   console.debug = (...args: unknown[]) => opts.ui?.debug(args.map(String).join(' '));
+  console.info = (...args: unknown[]) => opts.ui?.debug(args.map(String).join(' '));
   try {
     let commit = revision;
     if (!COMMIT.test(revision)) {
@@ -162,5 +163,6 @@ export async function downloadModel(id: string, opts: { revision?: string; ui?: 
     throw hubError(id, revision, err);
   } finally {
     console.debug = debug;
+    console.info = consoleInfo;
   }
 }
