@@ -67,6 +67,56 @@ function renderKeyValues(obj: Record<string, unknown>): string {
   return `<table class="kv">${keys.map((k) => `<tr><th>${esc(k)}</th><td>${esc(formatValue(flat[k]))}</td></tr>`).join('')}</table>`;
 }
 
+/** The facts a reader checks first: what ran on what, with which seed, engine and versions. */
+function renderRunFacts(m: Record<string, unknown>): string {
+  const facts: Record<string, unknown> = {};
+  const put = (k: string, v: unknown) => {
+    if (v !== undefined && v !== null && v !== '') facts[k] = v;
+  };
+  const model = (m.model ?? {}) as Record<string, unknown>;
+  const data = (m.data ?? {}) as Record<string, unknown>;
+  const versions = (m.versions ?? {}) as Record<string, unknown>;
+  put('command', m.command);
+  put('model', model.id);
+  put('model path', model.path);
+  put('model weights sha256', model.weightsSha256);
+  put('random init', model.randomInit);
+  put('data', data.id);
+  put('data sha256', data.sha256);
+  if (data.splits && typeof data.splits === 'object') {
+    put(
+      'splits',
+      Object.entries(data.splits as Record<string, unknown>)
+        .map(([name, v]) => {
+          if (v && typeof v === 'object') {
+            const o = v as { id?: unknown; sentences?: unknown };
+            return `${name}: ${o.id ?? ''}${typeof o.sentences === 'number' ? ` (${o.sentences} sentences)` : ''}`;
+          }
+          return `${name}: ${formatValue(v)}`;
+        })
+        .join('; '),
+    );
+  }
+  put('seed', m.seed);
+  put('engine', m.engine);
+  put('backend', m.backend);
+  put('status', m.status);
+  put('started', m.startedAt);
+  put('finished', m.finishedAt);
+  put('seconds', m.seconds);
+  put('bert-probe', versions.bertProbe);
+  put('git commit', versions.gitCommit);
+  put('node', versions.node);
+  const rows = Object.entries(facts).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(formatValue(v))}</td></tr>`).join('');
+  const stages = Array.isArray(m.stages) ? (m.stages as { name: string; seconds: number | null; status: string }[]) : [];
+  const stageTable = stages.length
+    ? `<table class="kv stages"><tr><th>stage</th><th>seconds</th><th>status</th></tr>${stages
+        .map((s) => `<tr><td>${esc(s.name)}</td><td class="num">${esc(formatValue(s.seconds, 2))}</td><td>${esc(s.status)}</td></tr>`)
+        .join('')}</table>`
+    : '';
+  return `<div class="run"><table class="kv">${rows}</table>${stageTable}</div>`;
+}
+
 function renderTable(t: ReportTable): string {
   const shown = t.rows.slice(0, MAX_TABLE_ROWS);
   const numeric = t.columns.map((c) => shown.length > 0 && shown.every((r) => r[c] === '' || r[c] === null || r[c] === undefined || !Number.isNaN(Number(r[c]))));
@@ -88,12 +138,13 @@ body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafa
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .muted{color:#666;font-size:13px}
+.run{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 pre,code{font-family:Menlo,Consolas,monospace;font-size:12px}
 pre{background:#f0f0f0;padding:10px;overflow:auto;border-radius:4px;white-space:pre-wrap;word-break:break-all}
 table{border-collapse:collapse;font-size:13px;background:white}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.kv th{background:#f4f4f4;font-weight:normal;color:#444}
+table.kv th{background:#f4f4f4;font-weight:normal;color:#444;white-space:nowrap}
 table.data thead th{background:#f4f4f4;position:sticky;top:0}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee;display:inline-block;max-width:100%}
 .figures{display:flex;flex-wrap:wrap;gap:18px}
@@ -124,10 +175,11 @@ export function renderReportHtml(r: ReportInput): string {
 <main>
 <header><h1>${esc(r.title)}</h1>${r.subtitle ? `<p class="muted">${esc(r.subtitle)}</p>` : ''}</header>
 ${r.reproduce ? `<section id="reproduce"><h2>Reproduce</h2><pre><code>${esc(r.reproduce)}</code></pre></section>` : ''}
+<section id="run"><h2>Run</h2>${renderRunFacts(r.manifest)}</section>
 <section id="summary"><h2>Summary</h2>${renderKeyValues(r.summary)}</section>
 ${r.tables.map(renderTable).join('\n')}
 ${r.figures.length ? `<section id="figures"><h2>Figures</h2><div class="figures">\n${figs}\n</div></section>` : ''}
-<section id="manifest"><h2>Manifest</h2><details open><summary>manifest.json</summary><pre><code>${esc(JSON.stringify(r.manifest, null, 2))}</code></pre></details></section>
+<section id="manifest"><h2>Manifest</h2><details><summary>manifest.json (everything recorded about the run)</summary><pre><code>${esc(JSON.stringify(r.manifest, null, 2))}</code></pre></details></section>
 ${files ? `<section id="files"><h2>Files</h2><ul>${files}</ul></section>` : ''}
 </main>
 </body>
