@@ -29,8 +29,8 @@ export const BERT_BASE_UNCASED_CONFIG: BertConfig = Object.freeze({
 /** Model types whose checkpoints use BertModel's layout and forward pass. */
 const BERT_LIKE = new Set(['bert']);
 
-/** Activations that are exact erf-GELU (HF ACT2FN: "gelu" is the erf form). */
-const GELU_NAMES = new Set(['gelu']);
+/** Activations that are exact erf-GELU (HF activations.py ACT2FN: "gelu" and "gelu_python" are the erf form; "gelu_new" is the tanh approximation). */
+const GELU_NAMES = new Set(['gelu', 'gelu_python']);
 
 /** Line (1-based) of the first occurrence of `"key"` in the JSON text, for error locations. */
 function lineOf(text: string | undefined, key: string): number | undefined {

@@ -54,8 +54,9 @@ function sha256(text: string): string {
 /** The tokenizer.json `transformers` would write for a BERT WordPiece vocab. */
 export function buildTokenizerJson(vocab: readonly string[], settings: TokenizerSettings): TokenizerJson {
   const vocabObj: Record<string, number> = Object.create(null);
+  // A token listed twice maps to its last line, as in transformers' load_vocab and the Rust WordPiece.
   vocab.forEach((tok, id) => {
-    if (!(tok in vocabObj)) vocabObj[tok] = id;
+    vocabObj[tok] = id;
   });
   for (const sp of SPECIALS) {
     if (!(sp in vocabObj)) throw new Error(`vocabulary lacks ${sp}`);
