@@ -5,7 +5,7 @@
  * Needs `npm run build` (runCli runs bin/bert-probe over dist/).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
@@ -90,4 +90,14 @@ test('structural: a layer the model lacks is bad usage (exit 2, names the fix)',
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /--layers/);
   assert.match(r.stderr, /fix:/);
+});
+
+test('structural: a corpus without dependency trees is bad input (exit 2, says what to use)', () => {
+  const dir = tempDir();
+  const file = join(dir, 'plain.txt');
+  writeFileSync(file, Array.from({ length: 20 }, (_, i) => `Sentence number ${i} has no tree .`).join('\n') + '\n');
+  const r = runCli(['structural', '--data', file, '--model', join(fixturesDir, 'tiny-bert'), '--out', join(dir, 'run')]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /no sentence with a dependency tree/);
+  assert.match(r.stderr, /fix:.*treebank/);
 });

@@ -132,6 +132,7 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   rows.push(...baseline.rows);
   records.push(...baseline.records);
 
+  const bar = ui.bar('probes', models.length * layers.length * kinds.length, '{bar} {value}/{total} probes trained | ETA {eta_formatted}');
   for (const m of models) {
     const label = m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
     const stores = await rs.stage(`extract ${label}`, async () => {
@@ -165,8 +166,10 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
       rows.push(...r.rows);
       records.push(...r.records);
       rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
+      bar.increment(kinds.length);
     }
   }
+  bar.stop();
   rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
   rs.writePredictions(records);
   addFigures(rs, rows, records, kinds);
