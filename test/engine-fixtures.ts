@@ -1,51 +1,16 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadModel } from '../src/model/load.js';
 import { readSafetensors } from '../src/model/safetensors.js';
-import type { ArrayTensor, BertConfig, ForwardBatch, LoadedModel, Tokenizer, WeightMap } from '../src/model/types.js';
+import type { ArrayTensor, ForwardBatch, LoadedModel } from '../src/model/types.js';
 import { fixturesDir } from './helpers.js';
 
 /** The engines' test inputs: a fixture checkpoint as a LoadedModel, and its reference batch. */
 
-function configFrom(file: string): BertConfig {
-  const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  return {
-    modelType: String(j.model_type),
-    vocabSize: Number(j.vocab_size),
-    hiddenSize: Number(j.hidden_size),
-    numHiddenLayers: Number(j.num_hidden_layers),
-    numAttentionHeads: Number(j.num_attention_heads),
-    intermediateSize: Number(j.intermediate_size),
-    hiddenAct: 'gelu',
-    maxPositionEmbeddings: Number(j.max_position_embeddings),
-    typeVocabSize: Number(j.type_vocab_size),
-    layerNormEps: Number(j.layer_norm_eps),
-    padTokenId: Number(j.pad_token_id ?? 0),
-    positionEmbeddingType: 'absolute',
-    architectures: (j.architectures as string[]) ?? [],
-  };
-}
+export type FixtureName = 'tiny-bert' | 'tiny-bert-legacy-bin' | 'tiny-bert-model-only-f16';
 
-export function fixtureModel(name: 'tiny-bert' | 'tiny-bert-model-only-f16'): LoadedModel {
-  const dir = join(fixturesDir, name);
-  const file = join(dir, 'model.safetensors');
-  const { tensors } = readSafetensors(file);
-  const weights: WeightMap = new Map();
-  for (const [k, v] of tensors) weights.set(k.startsWith('bert.') ? k.slice(5) : k, { data: v.data, shape: v.shape });
-  return {
-    source: {
-      id: name,
-      path: dir,
-      weightsSha256: createHash('sha256').update(readFileSync(file)).digest('hex'),
-      format: 'safetensors',
-      sourceDtype: name.endsWith('f16') ? 'F16' : 'F32',
-      randomInit: false,
-    },
-    config: configFrom(join(dir, 'config.json')),
-    tokenizer: null as unknown as Tokenizer,
-    weights,
-    hasMlmHead: weights.has('cls.predictions.bias'),
-  };
+/** A fixture checkpoint loaded the way the CLI loads it (loadModel on the folder, offline). */
+export function fixtureModel(name: FixtureName): Promise<LoadedModel> {
+  return loadModel(join(fixturesDir, name), { offline: true });
 }
 
 export interface Reference {

@@ -30,6 +30,8 @@ after(() => {
 
 const tinyBert = () => fixtureModel('tiny-bert');
 const tinyF16 = () => fixtureModel('tiny-bert-model-only-f16');
+/** The MLM checkpoints (safetensors, and pytorch_model.bin with legacy gamma/beta names) share one reference. */
+const MLM_FIXTURES = ['tiny-bert', 'tiny-bert-legacy-bin'] as const;
 
 /** Every reference output the fixture holds, compared; returns the worst difference per group. */
 async function checkAgainstReference(engine: Engine, model: LoadedModel, ref: Reference): Promise<Record<string, number>> {
@@ -69,23 +71,25 @@ const ALL_GROUPS = ['hidden', 'attention', 'mlm', 'masked hidden', 'masked atten
 
 describe('tfjs engine reproduces the fixtures', () => {
   for (const backend of ['wasm', 'cpu'] as const) {
-    test(`tiny-bert on ${backend}: hidden states, attentions, head mask, MLM logits`, async () => {
-      const runtime = await selectTfjsBackend(backend);
-      assert.equal(runtime.label, backend);
-      const model = tinyBert();
-      const engine = new TfjsEngine(model, runtime);
-      try {
-        assert.equal(engine.backend, backend);
-        assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-reference.safetensors')), ALL_GROUPS);
-      } finally {
-        await engine.dispose();
-      }
-      assert.equal(runtime.tf.memory().numTensors, 0, 'no tensor leaked');
-    });
+    for (const name of MLM_FIXTURES) {
+      test(`${name} on ${backend}: hidden states, attentions, head mask, MLM logits`, async () => {
+        const runtime = await selectTfjsBackend(backend);
+        assert.equal(runtime.label, backend);
+        const model = await fixtureModel(name);
+        const engine = new TfjsEngine(model, runtime);
+        try {
+          assert.equal(engine.backend, backend);
+          assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-reference.safetensors')), ALL_GROUPS);
+        } finally {
+          await engine.dispose();
+        }
+        assert.equal(runtime.tf.memory().numTensors, 0, 'no tensor leaked');
+      });
+    }
 
     test(`tiny-bert-model-only-f16 on ${backend}: against its own reference`, async () => {
       const runtime = await selectTfjsBackend(backend);
-      const model = tinyF16();
+      const model = await tinyF16();
       assert.equal(model.hasMlmHead, false);
       const engine = new TfjsEngine(model, runtime);
       try {
@@ -98,19 +102,21 @@ describe('tfjs engine reproduces the fixtures', () => {
 });
 
 describe('onnx engine reproduces the fixtures', () => {
-  test('tiny-bert: hidden states, attentions, head mask, MLM logits', async () => {
-    const model = tinyBert();
-    const engine = await OnnxEngine.create(model);
-    try {
-      assert.equal(engine.backend, 'onnxruntime-cpu');
-      assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-reference.safetensors')), ALL_GROUPS);
-    } finally {
-      await engine.dispose();
-    }
-  });
+  for (const name of MLM_FIXTURES) {
+    test(`${name}: hidden states, attentions, head mask, MLM logits`, async () => {
+      const model = await fixtureModel(name);
+      const engine = await OnnxEngine.create(model);
+      try {
+        assert.equal(engine.backend, 'onnxruntime-cpu');
+        assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-reference.safetensors')), ALL_GROUPS);
+      } finally {
+        await engine.dispose();
+      }
+    });
+  }
 
   test('tiny-bert-model-only-f16: against its own reference', async () => {
-    const model = tinyF16();
+    const model = await tinyF16();
     const engine = await OnnxEngine.create(model);
     try {
       assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-model-only-f16-reference.safetensors')), ['hidden']);
@@ -120,7 +126,7 @@ describe('onnx engine reproduces the fixtures', () => {
   });
 
   test('the graph is cached by weights sha256 and reused on a second create', async () => {
-    const model = tinyF16();
+    const model = await tinyF16();
     const first = await OnnxEngine.create(model);
     await first.dispose();
     assert.ok(first.graphPath.startsWith(join(cache, 'onnx')), first.graphPath);
@@ -161,7 +167,7 @@ function otherBatch(vocab: number, maxLen: number): ForwardBatch {
 
 describe('onnx and tfjs agree on the same batches', () => {
   test('tiny-bert, padded batch of mixed lengths and segments, with and without a head mask', async () => {
-    const model = tinyBert();
+    const model = await tinyBert();
     const onnx = await createEngine(model, { engine: 'onnx' });
     const tfjs = await createEngine(model, { engine: 'tfjs', backend: 'wasm' });
     try {
@@ -185,7 +191,7 @@ describe('onnx and tfjs agree on the same batches', () => {
 
 describe('engine contract', () => {
   test('only the outputs asked for come back, with the contract shapes', async () => {
-    const model = tinyBert();
+    const model = await tinyBert();
     const { batch } = reference('tiny-bert-reference.safetensors');
     for (const engine of [await createEngine(model, { engine: 'onnx' }), await createEngine(model, { engine: 'tfjs', backend: 'wasm' })]) {
       try {
@@ -204,7 +210,7 @@ describe('engine contract', () => {
   });
 
   test('bad batches and requests are InputErrors, the same from both engines', async () => {
-    const f16 = tinyF16();
+    const f16 = await tinyF16();
     const { batch } = reference('tiny-bert-reference.safetensors');
     for (const engine of [await createEngine(f16, { engine: 'onnx' }), await createEngine(f16, { engine: 'tfjs', backend: 'wasm' })]) {
       try {
@@ -223,7 +229,7 @@ describe('engine contract', () => {
   });
 
   test('createEngine: auto picks onnx without a CUDA tensorflow backend; --backend picks tfjs', async () => {
-    const model = tinyF16();
+    const model = await tinyF16();
     const native = await findNativeTf();
     const auto = await createEngine(model);
     assert.equal(auto.kind, native?.cuda ? 'tfjs' : 'onnx');
@@ -237,7 +243,7 @@ describe('engine contract', () => {
   test('--device cuda without a CUDA provider is a clear InputError', async (t) => {
     let engine: Engine | undefined;
     try {
-      engine = await createEngine(tinyF16(), { engine: 'onnx', device: 'cuda' });
+      engine = await createEngine(await tinyF16(), { engine: 'onnx', device: 'cuda' });
     } catch (err) {
       assert.ok(err instanceof InputError, String(err));
       assert.match(err.message, /--device cuda/);
