@@ -76,4 +76,6 @@ test('length-bucketed batches: longest first, ties in input order; padding', () 
   assert.deepEqual([...b.inputIds], [101, 7, 102, 101, 102, 0]);
   assert.deepEqual([...b.attentionMask], [1, 1, 1, 1, 1, 0]);
   assert.throws(() => planBatches([1], 0));
+  // token cap: at most 12 padded tokens per batch; an over-long sequence still gets its own batch
+  assert.deepEqual(planBatches([2, 20, 6, 5, 3, 3, 3, 3], 8, 12), [[1], [2, 3], [4, 5, 6, 7], [0]]);
 });

@@ -1,6 +1,6 @@
 import type { Encoding, Engine } from '../model/types.js';
 import { RuntimeFailure } from '../util/errors.js';
-import { padBatch, planBatches } from './batching.js';
+import { defaultMaxTokens, padBatch, planBatches } from './batching.js';
 import { defaultStride, ownerWindows, planWindows, type Window } from './windows.js';
 
 /**
@@ -27,13 +27,15 @@ export interface ForwardOptions {
   hiddenStates: readonly number[];
   attentions: readonly number[];
   batchSize: number;
+  /** Cap on padded tokens per batch (default batchSize x 128), so long sentences come in smaller batches. */
+  maxTokens?: number;
   padId: number;
   /** Positions the model has (config.maxPositionEmbeddings). */
   maxPositions: number;
   stride?: number;
   onSentence: (r: SentenceForward) => void | Promise<void>;
-  /** Called after each batch with the number of real (unpadded) tokens it held. */
-  onBatch?: (tokens: number) => void;
+  /** Called after each batch with the number of real (unpadded) tokens it held and the seconds its forward pass took. */
+  onBatch?: (tokens: number, forwardSeconds: number) => void;
 }
 
 interface Segment {
@@ -77,10 +79,12 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
   });
 
   const want = { hiddenStates: [...opts.hiddenStates], attentions: [...opts.attentions] };
-  for (const batchIdx of planBatches(segments.map((g) => g.ids.length), opts.batchSize)) {
+  for (const batchIdx of planBatches(segments.map((g) => g.ids.length), opts.batchSize, opts.maxTokens ?? defaultMaxTokens(opts.batchSize))) {
     const segs = batchIdx.map((i) => segments[i]!);
     const batch = padBatch(segs.map((g) => g.ids), opts.padId);
+    const tf0 = performance.now();
     const out = await engine.forward(batch, want);
+    const forwardSeconds = (performance.now() - tf0) / 1000;
     const T = batch.seqLen;
     let tokens = 0;
     for (let b = 0; b < segs.length; b++) {
@@ -141,7 +145,7 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
         await opts.onSentence({ index: seg.sentence, numPieces: P, windows: p.windows.length, states: p.states, attentions: p.attentions });
       }
     }
-    opts.onBatch?.(tokens);
+    opts.onBatch?.(tokens, forwardSeconds);
   }
   return { windowed };
 }

@@ -47,6 +47,8 @@ export interface ExtractReport {
   computedSentences: number;
   tokens: number;
   seconds: number;
+  /** Of `seconds`, the time spent in the engine's forward passes (the rest: tokenizing, pooling, writing). */
+  forwardSeconds: number;
   tokensPerSecond: number;
   shardsWritten: number;
   shardsReused: number;
@@ -183,6 +185,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   const bar = ui.bar('extract', n, '{bar} {value}/{total} sentences | {rate} tok/s | ETA {eta_formatted}');
   const t0 = performance.now();
   let tokens = 0;
+  let forwardSeconds = 0;
   let computed = 0;
   let shardsWritten = 0;
   let shardsReused = 0;
@@ -219,8 +222,9 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
           for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
           for (const [l, m] of rawOut) m.set(s, { data: r.attentions.get(l)!, shape: [cfg.numAttentionHeads, r.numPieces, r.numPieces] });
         },
-        onBatch: (t) => {
+        onBatch: (t, fs) => {
           tokens += t;
+          forwardSeconds += fs;
           const secs = (performance.now() - t0) / 1000;
           bar.increment(0, { rate: secs > 0 ? Math.round(tokens / secs) : '-' });
         },
@@ -242,7 +246,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   }
   if (emptyWords) ui.warn(`${emptyWords} word(s) gave no word piece; their vectors are zeros`);
   const report: ExtractReport = {
-    dir, sentences: n, computedSentences: computed, tokens, seconds,
+    dir, sentences: n, computedSentences: computed, tokens, seconds, forwardSeconds,
     tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
     shardsWritten, shardsReused, windowed: windowed.length, attentionSkipped, emptyWords,
   };
