@@ -16,10 +16,13 @@ const COLUMNS = ['model', 'layer', 'probe', 'uuas', 'dspr'];
 async function makeRun(dir: string, model: string, randomInit: boolean, score: (layer: number) => number, layers = [0, 1, 2, 3]) {
   const rs = await createResultSet({ command: 'structural', modelId: model, dataId: 'ptb', out: dir, ui: quiet(), seed: 1 });
   rs.setManifest({ model: { randomInit }, data: { sha256: '00'.repeat(32) } });
-  const rows = layers.flatMap((layer) => [
+  // like the structural command: a baseline row beside the model's rows, so the model column
+  // is not constant within a run
+  const rows: Record<string, string | number | null>[] = [{ model: 'baseline', layer: 'linear', probe: 'distance', uuas: 0.5, dspr: 0.6 }];
+  rows.push(...layers.flatMap((layer) => [
     { model, layer, probe: 'distance', uuas: score(layer), dspr: score(layer) + 0.1 },
     { model, layer, probe: 'depth', uuas: null, dspr: score(layer) / 2 },
-  ]);
+  ]));
   rs.writeRows(rows, COLUMNS);
   rs.addFigure('uuas', lineOverLayers({ rows, y: 'uuas' }));
   await rs.finish({ best: { layer: layers[layers.length - 1], uuas: score(layers[layers.length - 1]) } });
@@ -41,7 +44,8 @@ test('compare merges a model and its random control on layer and probe', async (
   assert.equal(rs.dir, out);
   const csv = readCsv(join(out, 'results.csv'));
   assert.deepEqual(csv.columns, ['layer', 'probe', 'uuas.tiny_bert', 'uuas.tiny_control_random_init', 'uuas.diff', 'dspr.tiny_bert', 'dspr.tiny_control_random_init', 'dspr.diff']);
-  assert.equal(csv.rows.length, 8);
+  assert.equal(csv.rows.length, 9);
+  assert.deepEqual(csv.rows[0], { layer: 'linear', probe: 'distance', 'uuas.tiny_bert': '0.5', 'uuas.tiny_control_random_init': '0.5', 'uuas.diff': '0', 'dspr.tiny_bert': '0.6', 'dspr.tiny_control_random_init': '0.6', 'dspr.diff': '0' });
   const l2 = csv.rows.find((r) => r.layer === '2' && r.probe === 'distance')!;
   assert.equal(Number(l2['uuas.tiny_bert']), 0.5);
   assert.equal(Number(l2['uuas.tiny_control_random_init']), 0.25);
@@ -56,7 +60,8 @@ test('compare merges a model and its random control on layer and probe', async (
   assert.equal(manifest.command, 'compare');
   assert.deepEqual(manifest.figures.map((f: { file: string }) => f.file), ['compare-uuas.svg', 'compare-dspr.svg']);
   const svg = readFileSync(join(out, 'compare-uuas.svg'), 'utf8');
-  // one series per run and probe that has values: (tiny-bert, random) × distance
+  // one series per run and probe that has values: (tiny-bert, random) × distance; the
+  // 'linear' baseline row has no layer number and stays off the layer axis
   assert.equal(svg.split('aria-roledescription="line mark"').length - 1, 2);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /Summaries side by side/);
@@ -86,7 +91,8 @@ test('CLI: compare --json prints its summary.json; report DIR rebuilds report.ht
   const printed = JSON.parse(r.stdout);
   assert.deepEqual(printed, JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')));
   assert.equal(printed.runs[1].label, 'control');
-  assert.ok(Math.abs(printed.meanDiff.uuas - (0.45 - 0.25)) < 1e-9);
+  // mean over matched rows: four layers (0.45 - 0.25 on average) and the shared baseline (0)
+  assert.ok(Math.abs(printed.meanDiff.uuas - (4 * (0.45 - 0.25) + 0) / 5) < 1e-9, String(printed.meanDiff.uuas));
   assert.match(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).reproduce, /^bert-probe compare .* --json --label bert --label control$/);
 
   const again = runCli(['compare', a, b, '--out', out]);

@@ -43,6 +43,10 @@ interface Run {
 
 /** Columns that identify a row even though they hold numbers. */
 const NUMERIC_KEYS = new Set(['layer', 'head', 'rank', 'k', 'epoch', 'seed', 'length', 'sentence_length', 'fold', 'step']);
+/** Columns naming what was run (one value per run, besides baseline rows): never match on them by default. */
+const IDENTITY_COLUMNS = new Set(['model', 'checkpoint', 'data', 'dataset', 'corpus']);
+/** Bookkeeping columns: merged into results.csv but not charted. */
+const BOOKKEEPING = new Set(['seconds', 'epochs', 'sentences', 'words', 'tokens', 'count', 'n', 'best_dev_loss', 'dev_loss', 'train_loss']);
 
 function loadRun(dir: string): Omit<Run, 'label' | 'tag'> {
   const abs = resolve(dir);
@@ -87,8 +91,9 @@ function isNumeric(s: string): boolean {
 
 /**
  * Key columns, when the user names none: the columns all runs share that identify a row —
- * text columns and known index columns (layer, head, ...) — minus identity columns that are
- * constant within each run but differ between runs (model, data), which would match nothing.
+ * text columns and known index columns (layer, head, ...) — minus identity columns (model,
+ * data, and any column constant within each run but different between runs), which would
+ * match nothing.
  */
 export function guessKeys(runs: Pick<Run, 'columns' | 'rows'>[]): { keys: string[]; metrics: string[] } {
   const shared = runs[0].columns.filter((c) => runs.every((r) => r.columns.includes(c)));
@@ -100,6 +105,7 @@ export function guessKeys(runs: Pick<Run, 'columns' | 'rows'>[]): { keys: string
       metrics.push(c);
       continue;
     }
+    if (IDENTITY_COLUMNS.has(c)) continue;
     const perRun = runs.map((r) => new Set(r.rows.map((row) => row[c])));
     const constantWithin = perRun.every((s) => s.size === 1);
     const differsAcross = new Set(perRun.map((s) => [...s][0])).size > 1;
@@ -260,7 +266,8 @@ export async function compareRuns(o: CompareOptions): Promise<ResultSet> {
   for (const run of runs) for (const row of run.rows) long.push({ ...row, run: run.label });
   const otherKeys = keys.filter((k) => k !== 'layer');
   const seriesCount = new Set(long.map((r) => JSON.stringify([r.run, ...otherKeys.map((k) => r[k])]))).size;
-  for (const metric of metrics.slice(0, 8)) {
+  const charted = metrics.filter((m) => !BOOKKEEPING.has(m) && new Set(long.map((r) => r[m]).filter((v) => v !== '')).size > 1);
+  for (const metric of charted.slice(0, 8)) {
     if (keys.includes('layer') && seriesCount <= 16) {
       rs.addFigure(
         `compare-${metric}`,

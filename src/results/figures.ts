@@ -20,7 +20,7 @@ function base(title: string | undefined, extra: Record<string, unknown> = {}): R
     ...(title ? { title } : {}),
     background: 'white',
     padding: 8,
-    config: { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelLimit: 260 } },
+    config: { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelLimit: 400 } },
     ...extra,
   };
 }
@@ -86,6 +86,11 @@ export function lineOverLayers(o: LineOverLayersOptions): Figure {
       if (ys.length > 1 || parts.length === 0) parts.push(metric);
       values.push({ x: xv, y: yv, series: parts.join(' · ') });
     }
+  }
+  // rows whose x is not a layer number (e.g. a 'linear' baseline row) are left out when the
+  // others are numbers: they belong in the caption or table, not on a layer axis
+  if (values.some((v) => typeof v.x === 'number') && values.some((v) => typeof v.x !== 'number')) {
+    for (let i = values.length - 1; i >= 0; i--) if (typeof values[i].x !== 'number') values.splice(i, 1);
   }
   const numericX = values.every((v) => typeof v.x === 'number');
   const xs = new Set(values.map((v) => v.x));
