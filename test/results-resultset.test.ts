@@ -161,3 +161,20 @@ test('on a TTY finish prints a compact table', async () => {
   assert.match(text, /\n +12 +0\.8123\n/);
   assert.match(text, /report: +.*report\.html/);
 });
+
+test('report DIR rebuilds the same report.html from the files, and escapes what it shows', async () => {
+  const out = join(tempDir(), 'run');
+  const rs = await createResultSet({ command: 'x', modelId: '<b>m</b>', dataId: 'd', out, ui: quiet() });
+  const rows = [{ layer: 1, word: '<script>alert(1)</script>', v: 0.5 }, { layer: 2, word: 'a & b', v: 0.25 }];
+  rs.writeRows(rows, ['layer', 'word', 'v']);
+  rs.addFigure('v', lineOverLayers({ rows, y: 'v' }), 'caption with <tags> & "quotes"');
+  await rs.finish({ note: '</pre><script>x()</script>' });
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.doesNotMatch(html, /<script/i);
+  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  assert.match(html, /caption with &lt;tags&gt; &amp; &quot;quotes&quot;/);
+  assert.match(html, /&lt;b&gt;m&lt;\/b&gt;/);
+  const { writeReport } = await import('../src/results/report.js');
+  writeReport(out);
+  assert.equal(readFileSync(join(out, 'report.html'), 'utf8'), html, 'rebuilding from the folder gives the same report');
+});
