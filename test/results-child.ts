@@ -8,6 +8,7 @@
  *     mid    write a complete run once, then start rewriting predictions.jsonl and announce
  *            "MID" on stderr half-way through, never finishing (the test kills it there)
  *     loop   rewrite every kind of file over and over until killed
+ *     fail   write rows, then exit with code 1 without finishing (as the CLI does on an error)
  */
 import { createResultSet } from '../src/results/resultset.js';
 import { lineOverLayers, heatmap } from '../src/results/figures.js';
@@ -56,6 +57,10 @@ if (mode === 'json') {
     writeReport(rs.dir);
     if (round === 0) process.stderr.write('ROUND0\n');
   }
+} else if (mode === 'fail') {
+  await rs.stage('load', async () => 1);
+  rs.writeRows(rowsFor(3, 0), columns);
+  process.exitCode = 1;
 } else {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exitCode = 2;

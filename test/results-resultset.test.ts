@@ -122,6 +122,18 @@ test('--json prints summary.json on stdout and nothing else', () => {
   assert.equal(r.stdout, readFileSync(join(out, 'summary.json'), 'utf8'));
 });
 
+test('a run that exits with an error before finishing says so in its manifest', () => {
+  const out = join(tempDir(), 'run');
+  const r = runChildSync('fail', out);
+  assert.equal(r.status, 1, r.stderr);
+  const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  assert.equal(m.status, 'failed');
+  assert.equal(m.exitCode, 1);
+  assert.ok(m.finishedAt);
+  assert.deepEqual(m.stages.map((s: { name: string; status: string }) => [s.name, s.status]), [['load', 'ok']]);
+  assert.equal(existsSync(join(out, 'summary.json')), false);
+});
+
 test('off a TTY the finish line is plain text on stderr, and --quiet prints nothing', async () => {
   const out = join(tempDir(), 'run');
   mkdirSync(out);

@@ -30,7 +30,8 @@ export interface Manifest {
   /** The command line to paste into a shell to run this again. */
   reproduce: string;
   cwd: string;
-  status: 'running' | 'finished' | 'failed';
+  /** running while the run is going (or was killed), finished, failed (a stage or the command failed), unfinished (exited without finishing). */
+  status: 'running' | 'finished' | 'failed' | 'unfinished';
   startedAt: string;
   finishedAt: string | null;
   seconds: number | null;

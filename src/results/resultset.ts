@@ -83,6 +83,21 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 /** Environment variables that change what a run reads (never tokens or secrets). */
 const RECORDED_ENV = ['BERT_PROBE_DATA_MIRROR', 'BERT_PROBE_CACHE', 'BERT_PROBE_OFFLINE', 'HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_HUB_OFFLINE'];
 
+/**
+ * Runs that have not finished. When the process exits without finish() (an error the CLI
+ * caught and turned into an exit code, or process.exit), their manifest says so: status
+ * 'failed' with a non-zero exit code, else 'unfinished'. One listener for all of them.
+ */
+const open = new Set<ResultSet>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', (code) => {
+    for (const rs of open) rs.markAbandoned(code || Number(process.exitCode ?? 0));
+  });
+}
+
 export class ResultSet {
   readonly dir: string;
   private readonly ui: Ui;
@@ -125,6 +140,22 @@ export class ResultSet {
       environment,
     };
     this.saveManifest();
+    open.add(this);
+    installExitHook();
+  }
+
+  /** @internal Called at process exit for a run that never reached finish(). */
+  markAbandoned(exitCode: number): void {
+    open.delete(this);
+    try {
+      if (this.manifest.status === 'running') this.manifest.status = exitCode ? 'failed' : 'unfinished';
+      this.manifest.finishedAt = new Date().toISOString();
+      this.manifest.seconds = Number(((performance.now() - this.t0) / 1000).toFixed(3));
+      this.manifest.exitCode = exitCode;
+      this.saveManifest();
+    } catch {
+      /* exiting anyway; the manifest written so far stays */
+    }
   }
 
   private file(name: string): string {
@@ -262,6 +293,7 @@ export class ResultSet {
   async finish(summary: Record<string, unknown>, table?: { columns: string[]; rows: Record<string, unknown>[]; title?: string }): Promise<void> {
     if (this.finished) throw new RuntimeFailure('ResultSet.finish called twice');
     this.finished = true;
+    open.delete(this);
     const figureErrors: Record<string, string> = {};
     const figures: FigureRecord[] = [];
     for (const [name, entry] of this.figures) {
