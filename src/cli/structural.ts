@@ -179,6 +179,8 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   });
 }
 
+const METRIC_TITLES: Record<string, string> = { uuas: 'UUAS', dspr: 'DSpr.', root_acc: 'root accuracy', nspr: 'NSpr.' };
+
 const METRICS = [
   ['uuas', 'distance'],
   ['dspr', 'distance'],
@@ -216,6 +218,11 @@ export function summarize(rows: readonly ResultRow[], modelId: string, dataId: s
   return { command: 'structural', model: modelId, data: dataId, probes: kinds, best, baselines: { linear: baseline, 'layer.0': layer0 } };
 }
 
+/** `…/treebank.zip:treebank/combined/wsj_0180.mrg#5` → `wsj_0180.mrg#5`. */
+function shortId(id: string): string {
+  return id.split(/[/:]/).pop() || id;
+}
+
 function addFigures(
   rs: Awaited<ReturnType<typeof createResultSet>>,
   rows: readonly ResultRow[],
@@ -224,13 +231,20 @@ function addFigures(
 ): void {
   const probeRows = rows.filter((r) => r.model !== 'baseline');
   const baseline = rows.filter((r) => r.model === 'baseline');
+  const layersSeen = [...new Set(probeRows.map((r) => String(r.layer)))];
   for (const [metric, probe] of METRICS) {
     if (!kinds.includes(probe)) continue;
-    const pts = probeRows.filter((r) => r.probe === probe);
     const base = baseline.find((r) => r.probe === probe)?.[metric];
-    const title = `${metric.toUpperCase().replace('_', ' ')} by layer (test)${typeof base === 'number' ? `; linear baseline ${base.toFixed(3)}` : ''}`;
-    rs.addFigure(`${metric}-by-layer`, lineOverLayers({ rows: pts, y: metric, series: 'model', title, yTitle: metric, yDomain: [0, 1] }),
-      `${metric} on the test split for each layer${typeof base === 'number' ? `; the linear baseline scores ${base.toFixed(4)}` : ''}.`);
+    // The linear baseline does not depend on the layer: drawn as a flat line across the layers.
+    const pts: Record<string, unknown>[] = [
+      ...probeRows.filter((r) => r.probe === probe),
+      ...(typeof base === 'number' ? layersSeen.map((layer) => ({ model: 'linear baseline', layer, [metric]: base })) : []),
+    ];
+    rs.addFigure(
+      `${metric}-by-layer`,
+      lineOverLayers({ rows: pts, y: metric, series: 'model', title: `${METRIC_TITLES[metric]} by layer (test split)`, yTitle: METRIC_TITLES[metric], yDomain: [0, 1] }),
+      `${METRIC_TITLES[metric]} on the test split for each layer's ${probe} probe${typeof base === 'number' ? `; the linear baseline (flat line) scores ${base.toFixed(4)}` : ''}.`,
+    );
   }
   if (!kinds.includes('distance')) return;
   // Gold (above) and predicted (below) trees of a few short test sentences at the best UUAS layer.
@@ -243,7 +257,7 @@ function addFigures(
     const goldEdges = r.heads.map((h, i) => [i, h - 1] as [number, number]).filter((e) => e[1] >= 0 && keep(e));
     rs.addFigure(
       `tree-${k + 1}`,
-      dependencyArcs({ words: r.words, gold: goldEdges, predicted: r.predicted_edges ?? [], title: `${r.id}: gold (above) vs ${top.layer} distance probe MST (below)` }),
+      dependencyArcs({ words: r.words, gold: goldEdges, predicted: r.predicted_edges ?? [], title: `${shortId(r.id)}: gold (above), ${top.layer} distance-probe MST (below)` }),
       `Test sentence ${r.id}: gold dependency edges above, the MST of ${top.model} ${top.layer}'s predicted distances below (punctuation excluded).`,
     );
   });

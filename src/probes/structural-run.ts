@@ -122,7 +122,8 @@ export async function runLayer(
       best_dev_loss: fit.bestDevLoss,
       seconds: Math.round(seconds[kind]! * 1000) / 1000,
     });
-    opts.ui.info(`${opts.model} ${layerName(layer)} ${kind} probe: ${fit.epochs} epochs, dev loss ${fit.bestDevLoss.toFixed(4)} (${seconds[kind]!.toFixed(1)} s)`);
+    // On a TTY the progress bar shows this; elsewhere (logs, CI) one line per probe.
+    (opts.ui.tty ? opts.ui.debug : opts.ui.info).call(opts.ui, `${opts.model} ${layerName(layer)} ${kind} probe: ${fit.epochs} epochs, dev loss ${fit.bestDevLoss.toFixed(4)} (${seconds[kind]!.toFixed(1)} s)`);
   }
   const { scores, predictions } = scoreSplit(gold, distances.length ? distances : undefined, depths.length ? depths : undefined);
   fillScores(rows, scores);
