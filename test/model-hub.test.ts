@@ -25,7 +25,9 @@ const hfHome = tempDir('bert-probe-hf-');
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { 'Content-Type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json', 'Content-Length': String(buf.length), ...headers });
+  // Connection: close: the CLI runs below block this process's event loop (spawnSync), after which
+  // the server's overdue keep-alive timers would race the client reusing a socket.
+  res.writeHead(status, { 'Content-Type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json', 'Content-Length': String(buf.length), Connection: 'close', ...headers });
   res.end(buf);
 }
 
@@ -130,4 +132,22 @@ test('an unknown model on the Hub, and an uncached model --offline, are exit-2 e
   assert.match(r.stderr, /fix: .*without --offline/);
   assert.equal(r.stdout, '');
   assert.ok(!existsSync(join(hfHome, 'hub', 'models--test-org--not-cached')));
+});
+
+test('random:HUB_ID fetches only config and tokenizer, never the weights', async () => {
+  const home = tempDir('bert-probe-hf-');
+  const saved = process.env.HF_HOME;
+  process.env.HF_HOME = home;
+  try {
+    const n = requests.length;
+    const m = await loadModel(`random:${REPO}`, { seed: 1 });
+    assert.equal(m.source.randomInit, true);
+    assert.equal(m.source.id, `random-init(${REPO})`);
+    assert.equal(m.config.hiddenSize, 32);
+    const fetched = requests.slice(n).filter((r) => r.url.includes('/resolve/')).map((r) => r.url.split('/').pop());
+    assert.ok(fetched.includes('config.json') && fetched.includes('vocab.txt'), fetched.join(','));
+    assert.ok(!fetched.includes('model.safetensors'), 'weights not downloaded');
+  } finally {
+    process.env.HF_HOME = saved;
+  }
 });

@@ -97,11 +97,27 @@ function hubError(id: string, revision: string, err: unknown): InputError {
   });
 }
 
+const TRANSIENT = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'EAI_AGAIN']);
+
+/** Retry a download on transient network errors (3 tries, 1 s then 2 s apart); the partial file is restarted. */
+async function withRetry<T>(fn: () => Promise<T>, ui?: Ui): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { cause?: { code?: string }; code?: string }).cause?.code ?? (err as { code?: string }).code;
+      if (attempt >= 3 || !code || !TRANSIENT.has(code)) throw err;
+      ui?.warn(`download interrupted (${code}); retrying (${attempt}/2)`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
 /**
  * Download what a BERT checkpoint needs from the Hub into the HF cache and return the snapshot
- * folder. Respects HF_ENDPOINT and HF_TOKEN; a byte-count progress bar via `ui` on a TTY.
+ * folder (`withoutWeights`: config and tokenizer only, for the random-init control). Respects HF_ENDPOINT and HF_TOKEN; a byte-count progress bar via `ui` on a TTY.
  */
-export async function downloadModel(id: string, opts: { revision?: string; ui?: Ui; cache?: string } = {}): Promise<string> {
+export async function downloadModel(id: string, opts: { revision?: string; ui?: Ui; cache?: string; withoutWeights?: boolean } = {}): Promise<string> {
   const revision = opts.revision ?? 'main';
   const cacheDir = opts.cache ?? hfHubCacheDir();
   const hubUrl = hubEndpoint();
@@ -131,16 +147,20 @@ export async function downloadModel(id: string, opts: { revision?: string; ui?: 
   try {
     let commit = revision;
     if (!COMMIT.test(revision)) {
-      const info = await modelInfo({ name: id, revision, hubUrl, fetch, additionalFields: ['sha'], ...creds });
+      const info = await withRetry(() => modelInfo({ name: id, revision, hubUrl, fetch, additionalFields: ['sha'], ...creds }), opts.ui);
       commit = (info as { sha?: string }).sha ?? '';
       if (!COMMIT.test(commit)) throw new Error(`the Hub gave no commit for revision ${revision}`);
     }
-    const listing: { path: string; size: number }[] = [];
-    for await (const entry of listFiles({ repo: { type: 'model', name: id }, revision: commit, hubUrl, fetch, ...creds })) {
-      if (entry.type === 'file') listing.push({ path: entry.path, size: entry.size });
-    }
-    const want = filesToFetch(listing.map((f) => f.path));
-    if (!want.includes('config.json') || !want.some((f) => /safetensors|pytorch_model/.test(f))) {
+    const listing = await withRetry(async () => {
+      const files: { path: string; size: number }[] = [];
+      for await (const entry of listFiles({ repo: { type: 'model', name: id }, revision: commit, hubUrl, fetch, ...creds })) {
+        if (entry.type === 'file') files.push({ path: entry.path, size: entry.size });
+      }
+      return files;
+    }, opts.ui);
+    const all = filesToFetch(listing.map((f) => f.path));
+    const want = opts.withoutWeights ? all.filter((f) => !/safetensors|pytorch_model/.test(f)) : all;
+    if (!all.includes('config.json') || !all.some((f) => /safetensors|pytorch_model/.test(f))) {
       throw new InputError(`'${id}' on the Hub has no BERT checkpoint bert-probe can read`, {
         file: `${hubUrl}/${id}`,
         expected: 'config.json and model.safetensors or pytorch_model.bin',
@@ -152,7 +172,7 @@ export async function downloadModel(id: string, opts: { revision?: string; ui?: 
     opts.ui?.info(`downloading ${id}@${revision} (${(total / 1e6).toFixed(1)} MB) from ${hubUrl} into ${cacheDir}`);
     bar = opts.ui?.bar(`${id}`, total, '{bar} {percentage}% | {value}/{total} bytes | ETA {eta_formatted}');
     for (const path of want) {
-      await downloadFileToCacheDir({ repo: { type: 'model', name: id }, path, revision: commit, hubUrl, cacheDir, fetch: progressFetch, ...creds });
+      await withRetry(() => downloadFileToCacheDir({ repo: { type: 'model', name: id }, path, revision: commit, hubUrl, cacheDir, fetch: progressFetch, ...creds }), opts.ui);
     }
     bar?.stop();
     if (revision !== commit) writeFileAtomic(join(repoFolder(id, cacheDir), 'refs', revision), commit);

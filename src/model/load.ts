@@ -99,7 +99,7 @@ export async function loadRandomModel(configSpec: string | undefined, opts: Load
       config = readConfigFile(configSpec);
       shapeOf = basename(configSpec) === 'config.json' ? basename(join(configSpec, '..')) : basename(configSpec);
     } else {
-      const resolved = await resolveModel(configSpec, opts);
+      const resolved = await resolveModel(configSpec, { ...opts, configOnly: true });
       config = readConfigFile(join(resolved.dir, 'config.json'));
       shapeOf = resolved.from === 'local' ? basename(resolved.dir) : resolved.id;
       tokenizer = await loadTokenizer(resolved.dir).catch(() => undefined);

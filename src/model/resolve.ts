@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { hfHubCacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
@@ -23,7 +23,8 @@ function looksLikePath(spec: string): boolean {
   return spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('~') || spec.includes('\\') || spec.split('/').length > 2;
 }
 
-export async function resolveModel(spec: string, opts: { revision?: string; offline?: boolean; ui?: Ui } = {}): Promise<ResolvedModel> {
+/** `configOnly`: config.json and tokenizer suffice (the random-init control's shape); weights are not fetched. */
+export async function resolveModel(spec: string, opts: { revision?: string; offline?: boolean; ui?: Ui; configOnly?: boolean } = {}): Promise<ResolvedModel> {
   const expanded = spec.startsWith('~/') ? homedir() + spec.slice(1) : spec;
   if (existsSync(expanded) && statSync(expanded).isDirectory()) {
     return { dir: resolvePath(expanded), id: spec, from: 'local' };
@@ -38,7 +39,7 @@ export async function resolveModel(spec: string, opts: { revision?: string; offl
   }
   const revision = opts.revision ?? 'main';
   const snap = cachedSnapshot(spec, revision);
-  if (snap && snapshotComplete(snap)) {
+  if (snap && (snapshotComplete(snap) || (opts.configOnly && existsSync(join(snap, 'config.json'))))) {
     opts.ui?.debug(`model ${spec}@${revision} from the HF cache: ${snap}`);
     return { dir: snap, id: spec, revision, from: 'cache' };
   }
@@ -50,6 +51,6 @@ export async function resolveModel(spec: string, opts: { revision?: string; offl
       fix: `run once without --offline to download it (or \`huggingface-cli download ${spec}\`), point HF_HOME at a cache that has it, or pass a local folder with --model`,
     });
   }
-  const dir = await downloadModel(spec, { revision, ui: opts.ui });
+  const dir = await downloadModel(spec, { revision, ui: opts.ui, withoutWeights: opts.configOnly });
   return { dir, id: spec, revision, from: 'hub' };
 }
