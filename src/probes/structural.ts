@@ -210,7 +210,9 @@ export function fitStructuralProbe(tf: Tf, train: readonly ProbeExample[], dev: 
     for (let i = 0; i < items.length; i += batchSize) out.push(padBatch(items.slice(i, i + batchSize), kind, hiddenSize));
     return out;
   };
-  const devBatches = toBatches(dev);
+  // The dev loss is a mean of per-sentence losses, so batch composition does not change it:
+  // batching dev sentences by length only saves padding.
+  const devBatches = toBatches([...dev].sort((a, b) => a.n - b.n));
   try {
     const result = trainWithEarlyStopping<PaddedBatch>(tf, {
       variables: [probe.proj],
