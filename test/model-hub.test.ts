@@ -151,3 +151,21 @@ test('random:HUB_ID fetches only config and tokenizer, never the weights', async
     process.env.HF_HOME = saved;
   }
 });
+
+test('two loads racing for the same uncached model download it once', async () => {
+  const home = tempDir('bert-probe-hf-');
+  const saved = process.env.HF_HOME;
+  process.env.HF_HOME = home;
+  try {
+    const n = requests.length;
+    const [a, b] = await Promise.all([loadModel(REPO, {}), loadModel(REPO, {})]);
+    assert.equal(a.source.path, b.source.path);
+    const weightGets = requests.slice(n).filter((r) => r.method === 'GET' && r.url.endsWith('/model.safetensors'));
+    assert.equal(weightGets.length, 2, 'one size probe (Range 0-0) and one body, not two of each');
+    assert.ok(!existsSync(join(home, 'hub', 'models--test-org--tiny-bert', '.bert-probe-download.lock')));
+    await assert.rejects(loadModel('test-org/nope', {}), InputError);
+    assert.ok(!existsSync(join(home, 'hub', 'models--test-org--nope')), 'no empty folder for an unknown model');
+  } finally {
+    process.env.HF_HOME = saved;
+  }
+});

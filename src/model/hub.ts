@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -95,6 +95,51 @@ function hubError(id: string, revision: string, err: unknown): InputError {
     found: `${e.message ?? String(err)}${e.cause?.code ? ` (${e.cause.code})` : ''}`,
     fix: `connect to the network, set HF_ENDPOINT to a mirror, copy the model into the HF cache (${hfHubCacheDir()}), or pass a local folder with --model`,
   });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One downloader per repo folder at a time (parallel `--shard` runs share a cache): an
+ * exclusive-create lock file holding our pid; a lock whose process is gone is taken over.
+ */
+export async function withRepoLock<T>(id: string, cacheDir: string, fn: () => Promise<T>, ui?: Ui): Promise<T> {
+  const repo = repoFolder(id, cacheDir);
+  mkdirSync(repo, { recursive: true });
+  const lock = join(repo, '.bert-probe-download.lock');
+  let told = false;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lock, 'utf8').trim() || NaN);
+      if (Number.isInteger(holder) && !pidAlive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (!told) ui?.info(`waiting for another bert-probe (pid ${holder}) downloading ${id}`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+    // a failed first download (unknown model) leaves no empty repo folder behind
+    if (readdirSync(repo).length === 0) rmSync(repo, { recursive: true, force: true });
+  }
 }
 
 const TRANSIENT = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'EAI_AGAIN']);

@@ -4,7 +4,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { hfHubCacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
-import { cachedSnapshot, downloadModel, HUB_ID, snapshotComplete } from './hub.js';
+import { cachedSnapshot, downloadModel, HUB_ID, snapshotComplete, withRepoLock } from './hub.js';
 
 /**
  * Where `--model` points, in order: a local folder; the Hugging Face cache (so checkpoints
@@ -51,6 +51,11 @@ export async function resolveModel(spec: string, opts: { revision?: string; offl
       fix: `run once without --offline to download it (or \`huggingface-cli download ${spec}\`), point HF_HOME at a cache that has it, or pass a local folder with --model`,
     });
   }
-  const dir = await downloadModel(spec, { revision, ui: opts.ui, withoutWeights: opts.configOnly });
-  return { dir, id: spec, revision, from: 'hub' };
+  return withRepoLock(spec, hfHubCacheDir(), async () => {
+    // Another process may have finished the download while we waited for the lock.
+    const now = cachedSnapshot(spec, revision);
+    if (now && snapshotComplete(now)) return { dir: now, id: spec, revision, from: 'cache' as const };
+    const dir = await downloadModel(spec, { revision, ui: opts.ui, withoutWeights: opts.configOnly });
+    return { dir, id: spec, revision, from: 'hub' as const };
+  }, opts.ui);
 }
