@@ -142,6 +142,8 @@ export async function withRepoLock<T>(id: string, cacheDir: string, fn: () => Pr
   }
 }
 
+const API_TIMEOUT_MS = 30_000;
+
 const TRANSIENT = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'EAI_AGAIN']);
 
 /** Retry a download on transient network errors (3 tries, 1 s then 2 s apart); the partial file is restarted. */
@@ -170,10 +172,13 @@ export async function downloadModel(id: string, opts: { revision?: string; ui?: 
   const creds = accessToken ? { accessToken } : {};
   let bar: ReturnType<Ui['bar']> | undefined;
   // Count body bytes of whole-file downloads for the progress bar.
+  // API calls and size probes get a deadline (a hung connection must not hang the CLI); file bodies do not.
+  const timedFetch: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(API_TIMEOUT_MS) });
   const progressFetch: typeof fetch = async (input, init) => {
-    const res = await fetch(input, init);
     const range = new Headers(init?.headers).get('Range');
-    if (!bar || !res.body || range === 'bytes=0-0' || !String(input instanceof Request ? input.url : input).includes('/resolve/')) return res;
+    const body = range !== 'bytes=0-0' && String(input instanceof Request ? input.url : input).includes('/resolve/');
+    const res = await (body ? fetch : timedFetch)(input, init);
+    if (!bar || !res.body || !body) return res;
     const b = bar;
     const counted = res.body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
@@ -192,13 +197,13 @@ export async function downloadModel(id: string, opts: { revision?: string; ui?: 
   try {
     let commit = revision;
     if (!COMMIT.test(revision)) {
-      const info = await withRetry(() => modelInfo({ name: id, revision, hubUrl, fetch, additionalFields: ['sha'], ...creds }), opts.ui);
+      const info = await withRetry(() => modelInfo({ name: id, revision, hubUrl, fetch: timedFetch, additionalFields: ['sha'], ...creds }), opts.ui);
       commit = (info as { sha?: string }).sha ?? '';
       if (!COMMIT.test(commit)) throw new Error(`the Hub gave no commit for revision ${revision}`);
     }
     const listing = await withRetry(async () => {
       const files: { path: string; size: number }[] = [];
-      for await (const entry of listFiles({ repo: { type: 'model', name: id }, revision: commit, hubUrl, fetch, ...creds })) {
+      for await (const entry of listFiles({ repo: { type: 'model', name: id }, revision: commit, hubUrl, fetch: timedFetch, ...creds })) {
         if (entry.type === 'file') files.push({ path: entry.path, size: entry.size });
       }
       return files;
