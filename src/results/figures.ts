@@ -1,5 +1,4 @@
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 /**
  * Figures a probe hands to its ResultSet. Charts are Vega-Lite specs with their data inline,
@@ -8,7 +7,8 @@ import { compile, type TopLevelSpec } from 'vega-lite';
  * arcs.ts), because no chart grammar draws them.
  *
  * Every builder takes plain numbers and strings and returns a Figure; nothing is rendered
- * until `renderFigure` (the ResultSet calls it).
+ * until `renderFigure` (the ResultSet calls it). Vega is imported only then: loading it takes
+ * about a second, which every CLI start would otherwise pay.
  */
 export type Figure = { kind: 'vega-lite'; spec: object } | { kind: 'svg'; svg: string };
 
@@ -466,6 +466,7 @@ export async function renderFigure(fig: Figure): Promise<string> {
     info: () => logger,
     debug: () => logger,
   };
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const vg = compile(fig.spec as TopLevelSpec, { logger: logger as never }).spec;
   const url = findUrl(vg);
   if (url !== undefined) throw new TypeError(`figures carry their data inline; refusing to load ${url}`);
