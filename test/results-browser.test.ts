@@ -20,10 +20,14 @@ const CHROMIUM = process.env.BERT_PROBE_CHROMIUM ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const artifacts = join(repoRoot, 'test-artifacts');
 
-async function launch(): Promise<Browser> {
+function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
     assert.fail(`Chromium not found at ${CHROMIUM}: the report test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it), or set BERT_PROBE_CHROMIUM to a Chromium binary`);
   }
+}
+
+async function launch(): Promise<Browser> {
+  requireChromium();
   return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
 }
 
@@ -82,6 +86,7 @@ async function checkReport(browser: Browser, dir: string, screenshot: string): P
 }
 
 test('report.html of a real structural run and of every figure kind render in headless Chromium', { timeout: 240_000 }, async () => {
+  requireChromium(); // fail first and clearly, never skip
   // 1. a real run: structural probe on tiny-bert with its random control, PTB sample via the mirror
   const real = join(tempDir(), 'structural');
   const r = runCli(['structural', '--data', 'ptb', '--model', join(fixturesDir, 'tiny-bert'), '--control', 'random', '--limit', '16', '--max-epochs', '2', '--out', real, '--quiet']);
