@@ -111,7 +111,7 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   const models: LoadedModel[] = [model];
   if (opts.control === 'random') {
     if (model.source.randomInit) ui.warn('--control random: the model is already the random-init control; no second run');
-    else models.push(await rs.stage('load control', () => loadModel(`random:${model.source.path ?? model.source.id}`, { offline, seed: opts.seed, ui })));
+    else models.push(await rs.stage('load control', () => loadModel(`random:${model.source.id}`, { revision: opts.revision, offline, seed: opts.seed, ui })));
   }
   rs.setManifest({
     model: { id: model.source.id, path: model.source.path, revision: model.source.revision ?? null, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
