@@ -75,6 +75,9 @@ test('tokenizer.json is used when present', async () => {
   const tok = await loadTokenizer(dir);
   assert.deepEqual(tok.encodeText('ZZtop').tokens, ['[CLS]', 'zz', '##top', '[SEP]']);
   assert.equal(tok.vocabSize, 7);
+  const { decoder: _d, ...broken } = json;
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(broken));
+  await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof InputError && e.message.startsWith(join(dir, 'tokenizer.json')));
 });
 
 test('a folder without tokenizer files is an InputError naming it', async () => {

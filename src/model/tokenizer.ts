@@ -157,7 +157,16 @@ export class BertWordPieceTokenizer implements Tokenizer {
   private readonly cache = new Map<string, { tokens: string[]; ids: number[] }>();
 
   constructor(json: TokenizerJson, tokenizerConfig: Record<string, unknown>, private readonly settings: TokenizerSettings, source: string) {
-    this.hf = new HfTokenizer(json, tokenizerConfig);
+    try {
+      this.hf = new HfTokenizer(json, tokenizerConfig);
+    } catch (err) {
+      throw new InputError(`cannot build the tokenizer: ${(err as Error).message}`, {
+        file: source,
+        expected: 'a Hugging Face tokenizer.json (model, normalizer, pre_tokenizer, post_processor, decoder) for a WordPiece vocab',
+        found: (err as Error).message,
+        fix: 'use the tokenizer files that came with the checkpoint, or delete tokenizer.json to build the tokenizer from vocab.txt',
+      });
+    }
     const vocabObj = json.model?.vocab ?? {};
     const size = Math.max(-1, ...Object.values(vocabObj), ...(json.added_tokens ?? []).map((t) => t.id)) + 1;
     this.vocab = new Array<string>(size).fill('');
