@@ -5,11 +5,13 @@
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
+import { benchCorpus } from './corpus.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
   ['structural', benchStructural],
+  ['corpus', benchCorpus],
 ];
 
 const only = process.argv.slice(2);

@@ -5,6 +5,7 @@ import { register as compare } from './compare.js';
 import { register as embed } from './embed.js';
 import { register as extract } from './extract.js';
 import { register as structural } from './structural.js';
+import { register as data } from './data.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -12,4 +13,4 @@ import { register as structural } from './structural.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [model, embed, extract, structural, report, compare];
+export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, report, compare];

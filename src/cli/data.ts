@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { corpusToConllu } from '../corpus/conllu-write.js';
-import { ensureFile, mirrorSetting } from '../corpus/download.js';
-import { loadCorpus, loadRegistrySplit, SPLIT_POLICY } from '../corpus/load.js';
-import { getDataset, isDatasetName, loadRegistry, defaultSplit, type DatasetEntry } from '../corpus/registry.js';
+import { ensureFile } from '../corpus/download.js';
+import { loadCorpus, SPLIT_POLICY } from '../corpus/load.js';
+import { getDataset, isDatasetName, loadRegistry, type DatasetEntry } from '../corpus/registry.js';
 import { corpusStats, type CorpusStats } from '../corpus/stats.js';
+import { datasetInfo, type SplitInfo } from '../corpus/info.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Ui } from '../util/ui.js';
 import { action, addOutputOptions, isOffline, withExample, type OutputOptions } from './common.js';
@@ -72,13 +73,6 @@ export function register(program: Command): void {
   );
 }
 
-interface SplitInfo extends CorpusStats {
-  expected?: number;
-  matches?: boolean;
-  files: string[];
-  sha256: string;
-}
-
 async function info(ui: Ui, target: string, o: DataCliOptions & OutputOptions): Promise<void> {
   const opts = loadOptionsFrom(o, ui, isOffline(o));
   const [name, only] = target.split(':') as [string, string | undefined];
@@ -90,39 +84,12 @@ async function info(ui: Ui, target: string, o: DataCliOptions & OutputOptions): 
     return;
   }
   const ds = getDataset(name);
-  const splits: Record<string, SplitInfo> = {};
-  const wanted = only ? [only] : o.split ? [o.split] : Object.keys(ds.splits);
-  for (const split of wanted) {
-    const c = await loadRegistrySplit(ds, split, opts);
-    const st = corpusStats(c);
-    const expected = ds.counts[split];
-    splits[split] = { ...st, expected, matches: expected === undefined ? undefined : expected === st.sentences, files: ds.splits[split]!.files, sha256: c.sha256 };
-  }
-  const mirror = mirrorSetting();
-  const out = {
-    name: ds.name,
-    description: ds.description,
-    licence: ds.licence,
-    homepage: ds.homepage,
-    format: ds.format,
-    headRules: ds.format === 'ptb' ? (o.headRules ?? 'stanford') : undefined,
-    defaultSplit: defaultSplit(ds),
-    splitNote: ds.splitNote,
-    missingSplits: ds.missingSplits,
-    source: mirror ? { mirror: mirror.kind === 'folder' ? `${mirror.path}/${ds.mirror}` : `${mirror.url}/${ds.mirror}` } : undefined,
-    files: ds.files.map((f) => ({ name: f.name, url: f.url, sha256: f.sha256, size: f.size })),
-    publishedCounts: ds.counts,
-    splits,
-    total: {
-      sentences: Object.values(splits).reduce((a, s) => a + s.sentences, 0),
-      words: Object.values(splits).reduce((a, s) => a + s.words, 0),
-    },
-  };
+  const out = await datasetInfo(ds, opts, only ? [only] : o.split ? [o.split] : undefined);
   if (o.json) {
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return;
   }
-  printInfo(ds, out.source?.mirror, splits, o.headRules ?? 'stanford');
+  printInfo(ds, out.source?.mirror, out.splits, out.headRules ?? 'stanford');
 }
 
 function printInfo(ds: DatasetEntry, mirror: string | undefined, splits: Record<string, SplitInfo>, headRules: string): void {

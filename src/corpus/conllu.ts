@@ -1,6 +1,6 @@
 import { InputError } from '../util/errors.js';
 import type { LabelledSpan, Sentence, SrlFrame } from './types.js';
-import { countSkip, emptyResult, splitLines, type ReadResult, type SourceText } from './source.js';
+import { countSkip, emptyResult, type ReadResult, type SourceText } from './source.js';
 import { assertNoCycle } from './tree-check.js';
 
 /**
@@ -16,8 +16,8 @@ export type ConllFlavour = 'conllu' | 'conllx' | 'conllup';
 
 export function readConll(src: SourceText, flavour: ConllFlavour): ReadResult {
   const out = emptyResult();
-  const lines = splitLines(src.text);
-  let block: { line: number; cells: string[] }[] = [];
+  const text = src.text;
+  let block: { line: number; text: string }[] = [];
   let comments: string[] = [];
   let startLine = 0;
   const flush = () => {
@@ -27,28 +27,55 @@ export function readConll(src: SourceText, flavour: ConllFlavour): ReadResult {
     comments = [];
     startLine = 0;
   };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') {
+  // scan line by line with indexOf (no array of all lines: EWT train is 250k lines)
+  let lineNo = 0;
+  for (let pos = 0; pos < text.length; ) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    let line = text.slice(pos, end);
+    pos = end + 1;
+    lineNo++;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line === '' || line.trim() === '') {
       flush();
       continue;
     }
-    if (!startLine) startLine = i + 1;
-    if (line.startsWith('#')) {
-      if (block.length) throw new InputError('comment line inside a sentence', { file: src.name, line: i + 1, expected: 'comments only before the first word line', found: line.slice(0, 60), fix: 'move the comment above the sentence or add a blank line' });
+    if (!startLine) startLine = lineNo;
+    if (line.charCodeAt(0) === 35 /* # */) {
+      if (block.length) throw new InputError('comment line inside a sentence', { file: src.name, line: lineNo, expected: 'comments only before the first word line', found: line.slice(0, 60), fix: 'move the comment above the sentence or add a blank line' });
       comments.push(line);
       continue;
     }
-    block.push({ line: i + 1, cells: line.split('\t') });
+    block.push({ line: lineNo, text: line });
   }
   flush();
   if (!out.sentences.length) {
-    throw new InputError('no sentences', { file: src.name, expected: `${flavour} word lines separated by blank lines`, found: `${lines.length} lines without a word line`, fix: 'check the file and its --format' });
+    throw new InputError('no sentences', { file: src.name, expected: `${flavour} word lines separated by blank lines`, found: `${lineNo} lines without a word line`, fix: 'check the file and its --format' });
   }
   return out;
 }
 
-function buildSentence(file: string, flavour: ConllFlavour, block: { line: number; cells: string[] }[], comments: string[], startLine: number, out: ReadResult): Sentence {
+const TABS = new Int32Array(1024);
+
+/** Is `s` a run of ASCII digits (no sign, no blanks)? */
+function isDigits(s: string, from = 0, to = s.length): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Multiword range `3-4` or empty node `5.1`: the separator character, else 0. */
+function idKind(id: string): number {
+  const d = id.indexOf('-') >= 0 ? '-' : id.indexOf('.') >= 0 ? '.' : '';
+  if (!d) return 0;
+  const k = id.indexOf(d);
+  return isDigits(id, 0, k) && isDigits(id, k + 1) ? d.charCodeAt(0) : 0;
+}
+
+function buildSentence(file: string, flavour: ConllFlavour, block: { line: number; text: string }[], comments: string[], startLine: number, out: ReadResult): Sentence {
   const words: string[] = [];
   const upos: string[] = [];
   const xpos: string[] = [];
@@ -58,17 +85,27 @@ function buildSentence(file: string, flavour: ConllFlavour, block: { line: numbe
   const senses: string[] = [];
   const argCols: string[][] = [];
   let plusWidth = -1;
-  for (const { line, cells } of block) {
-    const id = cells[0]!;
-    if (/^\d+-\d+$/.test(id)) {
+  for (const { line, text } of block) {
+    const tab = text.indexOf('\t');
+    const id = tab < 0 ? text : text.slice(0, tab);
+    const kind = idKind(id);
+    if (kind === 45 /* - */) {
       countSkip(out, 'multiword tokens');
       continue;
     }
-    if (/^\d+\.\d+$/.test(id)) {
+    if (kind === 46 /* . */) {
       countSkip(out, 'empty nodes');
       continue;
     }
-    const n = cells.length;
+    // column boundaries by indexOf; only the columns we keep become strings (EWT train: 200k lines)
+    let n = 1;
+    TABS[0] = -1;
+    for (let t = text.indexOf('\t'); t >= 0; t = text.indexOf('\t', t + 1)) {
+      if (n >= TABS.length - 1) break;
+      TABS[n++] = t;
+    }
+    TABS[n] = text.length;
+    const col = (k: number) => text.slice(TABS[k]! + 1, TABS[k + 1]);
     if (flavour === 'conllup') {
       if (n < 11) throw columnError(file, line, 'at least 11 tab-separated columns (10 CoNLL-U + predicate sense + one per predicate)', n);
       if (plusWidth < 0) plusWidth = n;
@@ -79,28 +116,25 @@ function buildSentence(file: string, flavour: ConllFlavour, block: { line: numbe
     if (id !== String(words.length + 1)) {
       throw new InputError('bad word ID', { file, line, column: 1, expected: `ID ${words.length + 1} (IDs count 1, 2, 3 … within a sentence)`, found: JSON.stringify(id), fix: 'renumber the sentence, or add the missing blank line between sentences' });
     }
-    words.push(cells[1]!);
-    if (flavour === 'conllx') {
-      upos.push(cells[3]!);
-      xpos.push(cells[4]!);
-    } else {
-      upos.push(cells[3]!);
-      xpos.push(cells[4]!);
-    }
-    rawHeads.push(cells[6]!);
-    deprels.push(cells[7]!);
-    lineOf.push(line);
+    words.push(col(1));
+    upos.push(col(3)); // CoNLL-X: CPOSTAG
+    xpos.push(col(4)); // CoNLL-X: POSTAG
+    rawHeads.push(col(6));
+    deprels.push(col(7));
     if (flavour === 'conllup') {
-      senses.push(cells[10]!);
-      argCols.push(cells.slice(11));
+      senses.push(col(10));
+      const args: string[] = [];
+      for (let k = 11; k < n; k++) args.push(col(k));
+      argCols.push(args);
     }
+    lineOf.push(line);
   }
   const n = words.length;
   const allHeadsMissing = rawHeads.every((h) => h === '_');
   let heads: number[] | undefined;
   if (!allHeadsMissing) {
     heads = rawHeads.map((h, i) => {
-      const v = /^\d+$/.test(h) ? Number(h) : NaN;
+      const v = isDigits(h) ? Number(h) : NaN;
       if (Number.isNaN(v)) throw new InputError('non-numeric HEAD', { file, line: lineOf[i], column: 7, expected: `an integer 0…${n}`, found: JSON.stringify(h), fix: 'HEAD is the ID of the governing word, 0 for the root' });
       if (v > n) throw new InputError('HEAD out of range', { file, line: lineOf[i], column: 7, expected: `an integer 0…${n} (the sentence has ${n} words)`, found: String(v), fix: 'point HEAD at a word of the same sentence' });
       if (v === i + 1) throw new InputError('word is its own HEAD', { file, line: lineOf[i], column: 7, expected: `a HEAD other than ${v}`, found: String(v), fix: 'point HEAD at another word, or 0 for the root' });
@@ -110,6 +144,7 @@ function buildSentence(file: string, flavour: ConllFlavour, block: { line: numbe
   }
   const s: Sentence = { id: '', source: { file, line: startLine }, words };
   for (const c of comments) {
+    if (!c.includes('sent_id') && !c.includes('text')) continue;
     const m = /^#\s*(sent_id|text)\s*=\s?(.*)$/.exec(c);
     if (m?.[1] === 'sent_id') s.id = m[2]!.trim();
     else if (m?.[1] === 'text') s.text = m[2]!;

@@ -27,6 +27,8 @@ export interface LocalFile {
   bytes: Uint8Array;
   /** 'mirror' (local mirror folder), 'cache' or 'download'. */
   origin: 'mirror' | 'cache' | 'download';
+  /** Verified: equals the registry's sha256. */
+  sha256: string;
 }
 
 export function mirrorSetting(): { kind: 'folder'; path: string } | { kind: 'url'; url: string } | undefined {
@@ -67,13 +69,13 @@ export async function ensureFile(ds: DatasetEntry, f: RegistryFile, opts: FetchO
       const bytes = readFileSync(p);
       const got = sha256(bytes);
       if (got !== f.sha256) throw mismatch(p, f, got, false);
-      return { path: p, bytes, origin: 'mirror' };
+      return { path: p, bytes, origin: 'mirror', sha256: got };
     }
   }
   if (existsSync(finalPath)) {
     const bytes = readFileSync(finalPath);
     const got = sha256(bytes);
-    if (got === f.sha256) return { path: finalPath, bytes, origin: 'cache' };
+    if (got === f.sha256) return { path: finalPath, bytes, origin: 'cache', sha256: got };
     rmSync(finalPath, { force: true });
     opts.ui?.warn(`cached ${finalPath} failed its sha256 check (got ${got}); deleted, fetching again`);
   }
@@ -94,7 +96,7 @@ export async function ensureFile(ds: DatasetEntry, f: RegistryFile, opts: FetchO
     });
   }
   const bytes = await download(url, finalPath, f, opts.ui);
-  return { path: finalPath, bytes, origin: 'download' };
+  return { path: finalPath, bytes, origin: 'download', sha256: f.sha256 };
 }
 
 /** Download `url` to `finalPath` via a resumable partial file; verify sha256; rename into place. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import yauzl from 'yauzl';
 import { InputError } from '../util/errors.js';
@@ -13,29 +14,28 @@ export interface SourceText {
   text: string;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Decode UTF-8 strictly; invalid bytes → InputError with the byte offset and line. A BOM is dropped. */
 export function decodeUtf8(bytes: Uint8Array, name: string): string {
   if (bytes.byteLength === 0) {
     throw new InputError('empty file', { file: name, expected: 'at least one sentence', found: '0 bytes', fix: 'check the path, or re-download the file' });
   }
-  try {
-    const text = decoder.decode(bytes);
+  // isUtf8 validates natively (fast, no copy); toString then decodes without a second check
+  if (isUtf8(bytes)) {
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  } catch {
-    const offset = firstInvalidUtf8(bytes);
-    let line = 1;
-    for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
-    throw new InputError('invalid UTF-8', {
-      file: name,
-      line,
-      offset,
-      expected: 'UTF-8 text',
-      found: `byte 0x${(bytes[offset] ?? 0).toString(16).padStart(2, '0')}`,
-      fix: 'convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8)',
-    });
   }
+  const offset = firstInvalidUtf8(bytes);
+  let line = 1;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+  throw new InputError('invalid UTF-8', {
+    file: name,
+    line,
+    offset,
+    expected: 'UTF-8 text',
+    found: `byte 0x${(bytes[offset] ?? 0).toString(16).padStart(2, '0')}`,
+    fix: 'convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8)',
+  });
 }
 
 /** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
