@@ -169,3 +169,34 @@ test('two loads racing for the same uncached model download it once', async () =
     process.env.HF_HOME = saved;
   }
 });
+
+test('a cache laid out by Python huggingface_hub is reused offline: refs/<branch or tag>, or --revision <commit>', async () => {
+  const home = tempDir('bert-probe-hf-');
+  const saved = process.env.HF_HOME;
+  process.env.HF_HOME = home;
+  try {
+    const { mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+    const repo = join(home, 'hub', 'models--someone--bert-copy');
+    const commit = 'b'.repeat(40);
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(join(repo, 'snapshots', commit), { recursive: true });
+    mkdirSync(join(repo, 'refs'), { recursive: true });
+    for (const f of FILES) {
+      const etag = createHash('sha256').update(content.get(f)!).digest('hex');
+      writeFileSync(join(repo, 'blobs', etag), content.get(f)!);
+      symlinkSync(`../../blobs/${etag}`, join(repo, 'snapshots', commit, f));
+    }
+    writeFileSync(join(repo, 'refs', 'v1.0'), commit);
+    const n = requests.length;
+    const byTag = await loadModel('someone/bert-copy', { revision: 'v1.0', offline: true });
+    const byCommit = await loadModel('someone/bert-copy', { revision: commit, offline: true });
+    assert.equal(byTag.source.path, join(repo, 'snapshots', commit));
+    assert.equal(byCommit.source.path, byTag.source.path);
+    assert.equal(byTag.source.revision, 'v1.0');
+    assert.equal(requests.length, n);
+    // refs/main is absent: the default revision is not in the cache
+    await assert.rejects(loadModel('someone/bert-copy', { offline: true }), /not in the Hugging Face cache/);
+  } finally {
+    process.env.HF_HOME = saved;
+  }
+});
