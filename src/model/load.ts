@@ -99,10 +99,16 @@ export async function loadRandomModel(configSpec: string | undefined, opts: Load
       config = readConfigFile(configSpec);
       shapeOf = basename(configSpec) === 'config.json' ? basename(join(configSpec, '..')) : basename(configSpec);
     } else {
-      const resolved = await resolveModel(configSpec, { ...opts, configOnly: true });
-      config = readConfigFile(join(resolved.dir, 'config.json'));
-      shapeOf = resolved.from === 'local' ? basename(resolved.dir) : resolved.id;
-      tokenizer = await loadTokenizer(resolved.dir).catch(() => undefined);
+      const resolved = await resolveModel(configSpec, { ...opts, configOnly: true }).catch((err: unknown) => {
+        // bert-base-uncased's shape is built in: random:bert-base-uncased needs nothing fetched.
+        if (err instanceof InputError && configSpec === DEFAULT_MODEL) return null;
+        throw err;
+      });
+      if (resolved) {
+        config = readConfigFile(join(resolved.dir, 'config.json'));
+        shapeOf = resolved.from === 'local' ? basename(resolved.dir) : resolved.id;
+        tokenizer = await loadTokenizer(resolved.dir).catch(() => undefined);
+      }
     }
   }
   if (!tokenizer) {
