@@ -6,7 +6,7 @@ import type { Ui } from '../util/ui.js';
 /**
  * The options every command that reads a corpus shares (issue 3), defined once:
  * --data NAME[:SPLIT]|PATH, --split, --format, --head-rules, --text-column, --label-column,
- * --lenient; addSplitOptions adds --train-split/--dev-split/--eval-split for commands that
+ * --lenient (`positional`: the command takes the corpus as an argument, no --data); addSplitOptions adds --train-split/--dev-split/--eval-split for commands that
  * train a probe.
  */
 export interface DataCliOptions {
@@ -23,12 +23,14 @@ export interface DataCliOptions {
   evalSplit?: string;
 }
 
-export function addDataOptions(cmd: Command, opts: { required?: boolean; defaultData?: string } = {}): Command {
-  const data = new Option('-d, --data <name[:split]|path>', 'corpus: a registry name (bert-probe data list), NAME:SPLIT, or a file/folder path');
-  if (opts.defaultData) data.default(opts.defaultData);
-  if (opts.required && !opts.defaultData) data.makeOptionMandatory();
+export function addDataOptions(cmd: Command, opts: { required?: boolean; defaultData?: string; positional?: boolean } = {}): Command {
+  if (!opts.positional) {
+    const data = new Option('-d, --data <name[:split]|path>', 'corpus: a registry name (bert-probe data list), NAME:SPLIT, or a file/folder path');
+    if (opts.defaultData) data.default(opts.defaultData);
+    if (opts.required && !opts.defaultData) data.makeOptionMandatory();
+    cmd.addOption(data);
+  }
   return cmd
-    .addOption(data)
     .option('--split <split>', 'split of a registry dataset (default: its test split)')
     .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension)').choices([...FORMATS]))
     .addOption(new Option('--head-rules <scheme>', 'PTB constituency → dependency head rules').choices(['stanford', 'collins']).default('stanford'))

@@ -33,7 +33,7 @@ export function register(program: Command): void {
   );
 
   addOutputOptions(
-    addDataOptions(data.command('info').argument('<name|path>', 'registry name, NAME:SPLIT, or a corpus path').description('licence, source, splits and sentence/word counts (reads the data; fetches it if needed)'))
+    addDataOptions(data.command('info').argument('<name|path>', 'registry name, NAME:SPLIT, or a corpus path').description('licence, source, splits and sentence/word counts (reads the data; fetches it if needed)'), { positional: true })
       .option('--offline', 'never touch the network'),
   )
     .addHelpText('after', `\n${SPLIT_POLICY}\n`)
@@ -55,7 +55,7 @@ export function register(program: Command): void {
   );
 
   const convert = addOutputOptions(
-    addDataOptions(data.command('convert').argument('<data>', 'registry NAME[:SPLIT] or a corpus path').description('write a corpus as CoNLL-U (PTB trees with converted heads and relations)'))
+    addDataOptions(data.command('convert').argument('<data>', 'registry NAME[:SPLIT] or a corpus path').description('write a corpus as CoNLL-U (PTB trees with converted heads and relations)'), { positional: true })
       .addOption(new Option('--to <format>', 'output format').choices(['conllu']).default('conllu'))
       .option('-o, --out <file>', 'write here (atomically) instead of stdout')
       .option('--offline', 'never touch the network'),
