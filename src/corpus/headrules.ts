@@ -18,7 +18,7 @@ import type { PNode, ParsedTree } from './ptb.js';
  * nominal or adjectival predicate (cop), complementizers attach to the clause's verb (mark),
  * possessive 's attaches to the possessor (possessive); prepositions still head their objects
  * (prep/pobj), as in basic (uncollapsed) SD. Labels are a subset of SD basic relations, derived
- * from categories, function tags and POS: nsubj csubj dobj prep pobj pcomp det amod nn num poss
+ * from categories, function tags and POS: nsubj nsubjpass csubj csubjpass dobj prep pobj pcomp det amod nn num poss
  * possessive aux auxpass cop advmod neg cc conj mark ccomp advcl rcmod prt tmod npadvmod punct
  * root dep.
  *
@@ -233,7 +233,11 @@ function stanfordLabel(parent: PNode, head: PNode, dep: PNode, i: number, hi: nu
   if (dc === 'CC' || dc === 'CONJP') return 'cc';
   // a same-category sibling after a CC/comma in a coordination is a conjunct
   if (i > hi && parent.children.slice(hi + 1, i).some((k) => k.cat === 'CC' || k.cat === 'CONJP') && (dc === head.cat || (NOMINAL.has(dc) && NOMINAL.has(head.cat)) || (VERBAL.has(dc) && VERBAL.has(head.cat)))) return 'conj';
-  if (dep.fun.includes('SBJ')) return dc === 'S' || dc === 'SBAR' ? 'csubj' : 'nsubj';
+  if (dep.fun.includes('SBJ')) {
+    // passive clause: the head verb already has an auxpass dependent (labels are assigned bottom-up)
+    const passive = ctx.deprels.some((r, j) => r === 'auxpass' && ctx.heads[j] === h + 1);
+    return (dc === 'S' || dc === 'SBAR' ? 'csubj' : 'nsubj') + (passive ? 'pass' : '');
+  }
   if (dep.word !== undefined && (pc === 'VP' || pc === 'SQ' || pc === 'SINV')) {
     if (isAux(dep, ctx) && i < hi) {
       if (BE.has(w) && (head.cat === 'VP' && ctx.tags[h] === 'VBN')) return 'auxpass';
