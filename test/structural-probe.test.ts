@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { fitStructuralProbe, mulberry32, type ProbeExample } from '../src/probes/structural.js';
+import { batchLossAndGrad, fitStructuralProbe, makeBatch, mulberry32, type ProbeExample } from '../src/probes/structural.js';
 import { distanceSpearman, depthSpearman, mstEdges, predictedRoot, rootAccuracy, uuas } from '../src/probes/metrics.js';
 import { goldEdges, treeDepths, treeDistances, treeProblem } from '../src/probes/trees.js';
 
@@ -89,4 +89,34 @@ test('distance and depth probes recover trees hidden by a linear map', async () 
   assert.deepEqual(again.history, again2.history);
   for (const f of [dist, depth, again, again2]) f.probe.dispose();
   assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
+});
+
+test('batch loss and gradient equal autodiff of a direct per-sentence implementation', async () => {
+  const { tf } = await selectTfjsBackend();
+  const rand = mulberry32(11);
+  const H = 6;
+  const R = 4;
+  const sents = [[2, 0, 2, 3], [0, 1], [3, 3, 0, 3, 4, 1]].map((heads) => {
+    const n = heads.length;
+    return { n, vectors: new Float32Array(n * H).map(() => rand() * 2 - 1), distances: treeDistances(heads), depths: treeDepths(heads) };
+  });
+  const Binit = new Float32Array(H * R).map(() => rand() - 0.5);
+  for (const kind of ['distance', 'depth'] as const) {
+    const B = tf.variable(tf.tensor2d(Binit, [H, R]));
+    const mine = batchLossAndGrad(tf, B as unknown as import('@tensorflow/tfjs').Tensor2D, makeBatch(sents, kind, H), kind, H);
+    const ref = tf.variableGrads(() => {
+      const losses = sents.map((s) => {
+        const t = tf.matMul(tf.tensor2d(s.vectors, [s.n, H]), B);
+        if (kind === 'depth') return t.square().sum(1).sub(tf.tensor1d(s.depths)).abs().sum().div(s.n);
+        const d = t.expandDims(1).sub(t.expandDims(0)).square().sum(2); // ‖B(h_i − h_j)‖², as probe.py
+        return d.sub(tf.tensor2d(s.distances, [s.n, s.n])).abs().sum().div(s.n * s.n);
+      });
+      return tf.addN(losses).div(sents.length) as import('@tensorflow/tfjs').Scalar;
+    }, [B]);
+    assert.ok(Math.abs(mine.loss.dataSync()[0]! - ref.value.dataSync()[0]!) < 1e-5, `${kind} loss`);
+    const g1 = mine.grad.dataSync();
+    const g2 = ref.grads[B.name]!.dataSync();
+    for (let i = 0; i < g1.length; i++) assert.ok(Math.abs(g1[i]! - g2[i]!) < 1e-4, `${kind} grad[${i}]: ${g1[i]} vs ${g2[i]}`);
+    tf.dispose([mine.loss, mine.grad, ref.value, ...Object.values(ref.grads), B]);
+  }
 });

@@ -68,25 +68,44 @@ export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
   return out;
 }
 
-interface PaddedBatch {
+/**
+ * One batch. Word vectors are kept unpadded ([words, hidden]): the projection by B, the only
+ * expensive product, then costs nothing for padding; the cheap pairwise part runs on a padded
+ * [b, len, rank] view built by a gather (row `words` of the projection is an all-zero row).
+ */
+export interface ProbeBatch {
   b: number;
   len: number;
-  x: Float32Array; // [b, len, hidden]
+  words: number;
+  x: Float32Array; // [words, hidden]
+  /** For each padded position (b·len): its row in x, or `words` for padding. */
+  rows: Int32Array;
+  /** For each word: its padded position. */
+  positions: Int32Array;
   target: Float32Array; // [b, len, len] or [b, len]
   mask: Float32Array; // same shape as target
   norm: Float32Array; // [b]: length² or length
 }
 
-function padBatch(examples: readonly ProbeExample[], kind: StructuralKind, hidden: number): PaddedBatch {
+export function makeBatch(examples: readonly ProbeExample[], kind: StructuralKind, hidden: number): ProbeBatch {
   const b = examples.length;
   const len = Math.max(...examples.map((e) => e.n));
-  const x = new Float32Array(b * len * hidden);
+  const words = examples.reduce((a, e) => a + e.n, 0);
+  const x = new Float32Array(words * hidden);
+  const rows = new Int32Array(b * len).fill(words);
+  const positions = new Int32Array(words);
   const per = kind === 'distance' ? len * len : len;
   const target = new Float32Array(b * per);
   const mask = new Float32Array(b * per);
   const norm = new Float32Array(b);
+  let w = 0;
   examples.forEach((e, k) => {
-    x.set(e.vectors.subarray(0, e.n * hidden), k * len * hidden);
+    x.set(e.vectors.subarray(0, e.n * hidden), w * hidden);
+    for (let i = 0; i < e.n; i++) {
+      rows[k * len + i] = w + i;
+      positions[w + i] = k * len + i;
+    }
+    w += e.n;
     if (kind === 'distance') {
       const g = e.distances!;
       for (let i = 0; i < e.n; i++) {
@@ -101,27 +120,52 @@ function padBatch(examples: readonly ProbeExample[], kind: StructuralKind, hidde
       norm[k] = e.n;
     }
   });
-  return { b, len, x, target, mask, norm };
+  return { b, len, words, x, rows, positions, target, mask, norm };
 }
 
-/** Predicted squared distances (matmul form: s_i + s_j − 2 t_i·t_j) or squared norms, [b,len(,len)]. */
-function forward(tf: Tf, B: Tensor2D, x: Tensor3D, kind: StructuralKind): Tensor {
-  const [b, len, hidden] = x.shape;
+/** Projections B·h of a batch's words, as a padded [b, len, rank] tensor (zeros at padding). */
+function projectPadded(tf: Tf, B: Tensor2D, x: Tensor2D, p: ProbeBatch): Tensor3D {
   const rank = B.shape[1];
-  const t = tf.matMul(x.reshape([b * len, hidden]), B).reshape([b, len, rank]) as Tensor3D;
-  const s = t.square().sum(-1); // [b, len]
-  if (kind === 'depth') return s;
-  const gram = tf.matMul(t, t, false, true); // [b, len, len]
-  return s.expandDims(2).add(s.expandDims(1)).sub(gram.mul(2));
+  const t = tf.matMul(x, B);
+  const withZero = tf.concat([t, tf.zeros([1, rank])], 0);
+  return tf.gather(withZero, tf.tensor1d(p.rows, 'int32')).reshape([p.b, p.len, rank]) as Tensor3D;
 }
 
-function batchLoss(tf: Tf, B: Variable, p: PaddedBatch, kind: StructuralKind, hidden: number): Scalar {
-  const x = tf.tensor3d(p.x, [p.b, p.len, hidden]);
+/**
+ * The loss of a batch from its padded projections t: predicted squared distances in matmul form
+ * (s_i + s_j − 2 t_i·t_j) or squared norms, L1 against gold over real words, each sentence's sum
+ * divided by length² (distance) or length (depth), mean over the batch (loss.py).
+ */
+function lossFromProjections(tf: Tf, t: Tensor3D, p: ProbeBatch, kind: StructuralKind): Scalar {
+  const s = t.square().sum(-1); // [b, len]
+  let pred: Tensor = s;
+  if (kind === 'distance') pred = s.expandDims(2).add(s.expandDims(1)).sub(tf.matMul(t, t, false, true).mul(2));
   const shape = kind === 'distance' ? [p.b, p.len, p.len] : [p.b, p.len];
-  const pred = forward(tf, B as unknown as Tensor2D, x, kind);
   const diff = pred.sub(tf.tensor(p.target, shape)).abs().mul(tf.tensor(p.mask, shape));
   const perSentence = diff.sum(kind === 'distance' ? [1, 2] : 1).div(tf.tensor1d(p.norm));
   return perSentence.mean() as Scalar;
+}
+
+/** The batch loss (no gradients): dev evaluation. */
+export function batchLoss(tf: Tf, B: Tensor2D, p: ProbeBatch, kind: StructuralKind, hidden: number): Scalar {
+  return tf.tidy(() => lossFromProjections(tf, projectPadded(tf, B, tf.tensor2d(p.x, [p.words, hidden]), p), p, kind));
+}
+
+/**
+ * The batch loss and its gradient with respect to B (hidden × rank), by the chain rule through
+ * the projection: dL/dB = Xᵀ · dL/dT over the real words only. Autodiff runs on the cheap
+ * pairwise part; the two large products (X·B and Xᵀ·dT) never touch padding. (tfjs's wasm
+ * backend also lacks the gather gradient, so the tape could not go through the gather.)
+ */
+export function batchLossAndGrad(tf: Tf, B: Tensor2D, p: ProbeBatch, kind: StructuralKind, hidden: number): { loss: Scalar; grad: Tensor2D } {
+  return tf.tidy(() => {
+    const x = tf.tensor2d(p.x, [p.words, hidden]);
+    const t = projectPadded(tf, B, x, p);
+    const { value, grad } = tf.valueAndGrad((tt: Tensor3D) => lossFromProjections(tf, tt, p, kind))(t);
+    const rank = B.shape[1];
+    const dT = tf.gather(grad.reshape([p.b * p.len, rank]), tf.tensor1d(p.positions, 'int32'));
+    return { loss: value as Scalar, grad: tf.matMul(x, dT, true, false) as Tensor2D };
+  });
 }
 
 export class StructuralProbe {
@@ -205,18 +249,23 @@ export function fitStructuralProbe(tf: Tf, train: readonly ProbeExample[], dev: 
   }
   const probe = StructuralProbe.init(tf, kind, hiddenSize, rank, opts.seed);
   const shuffleRand = mulberry32(opts.seed ^ 0x5bd1e995);
-  const toBatches = (items: readonly ProbeExample[]): PaddedBatch[] => {
-    const out: PaddedBatch[] = [];
-    for (let i = 0; i < items.length; i += batchSize) out.push(padBatch(items.slice(i, i + batchSize), kind, hiddenSize));
+  const toBatches = (items: readonly ProbeExample[]): ProbeBatch[] => {
+    const out: ProbeBatch[] = [];
+    for (let i = 0; i < items.length; i += batchSize) out.push(makeBatch(items.slice(i, i + batchSize), kind, hiddenSize));
     return out;
   };
   // The dev loss is a mean of per-sentence losses, so batch composition does not change it:
   // batching dev sentences by length only saves padding.
   const devBatches = toBatches([...dev].sort((a, b) => a.n - b.n));
   try {
-    const result = trainWithEarlyStopping<PaddedBatch>(tf, {
+    const B = probe.proj as unknown as Tensor2D;
+    const result = trainWithEarlyStopping<ProbeBatch>(tf, {
       variables: [probe.proj],
-      loss: (p) => ({ loss: batchLoss(tf, probe.proj, p, kind, hiddenSize), count: p.b }),
+      loss: (p) => ({ loss: batchLoss(tf, B, p, kind, hiddenSize), count: p.b }),
+      lossAndGrads: (p) => {
+        const { loss, grad } = batchLossAndGrad(tf, B, p, kind, hiddenSize);
+        return { loss, grads: [grad], count: p.b };
+      },
       trainBatches: () => toBatches(shuffled(train, shuffleRand)),
       devBatches,
       learningRate: opts.learningRate ?? 0.001,

@@ -23,6 +23,12 @@ export interface TrainerOptions<B> {
   variables: Variable[];
   /** Mean per-item loss of one batch (a scalar) and the number of items it averages over. */
   loss: (batch: B) => { loss: Scalar; count: number };
+  /**
+   * Optional: the loss with its gradients (in the order of `variables`) computed by the caller,
+   * when it knows a cheaper way than taping `loss` (the structural probe does). Default: tfjs
+   * autodiff of `loss`.
+   */
+  lossAndGrads?: (batch: B) => { loss: Scalar; grads: Tensor[]; count: number };
   trainBatches: (epoch: number) => B[];
   devBatches: B[];
   learningRate?: number;
@@ -126,14 +132,23 @@ export function trainWithEarlyStopping<B>(tf: Tf, opts: TrainerOptions<B>): Trai
       let trainCount = 0;
       for (const batch of opts.trainBatches(epoch)) {
         let count = 0;
-        const { value, grads } = tf.variableGrads(() => {
-          const r = opts.loss(batch);
-          count = r.count;
-          return r.loss;
-        }, opts.variables);
+        let value: Scalar;
+        let grads: Tensor[];
+        if (opts.lossAndGrads) {
+          const r = opts.lossAndGrads(batch);
+          ({ loss: value, grads, count } = r);
+        } else {
+          const r = tf.variableGrads(() => {
+            const l = opts.loss(batch);
+            count = l.count;
+            return l.loss;
+          }, opts.variables);
+          value = r.value;
+          grads = opts.variables.map((v) => r.grads[v.name]!);
+        }
         trainSum += value.dataSync()[0]! * count;
         trainCount += count;
-        adam.step(opts.variables.map((v) => grads[v.name]!));
+        adam.step(grads);
         value.dispose();
         tf.dispose(grads);
       }
