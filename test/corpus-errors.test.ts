@@ -31,6 +31,11 @@ test('wrong column count names file:line and the counts', async () => {
   assert.match(e.details.expected!, /10 tab-separated columns/);
 });
 
+test('CSV row with the wrong column count, and an unknown --text-column', async () => {
+  await expectInputError(loadCorpus(fx('bad-row.csv')), /bad-row\.csv:3: /, /malformed CSV/, /^3 fields where the header has 2$/);
+  await expectInputError(loadCorpus(fx('sample.csv'), { textColumn: 'body' }), /sample\.csv:1: /, /no text column "body"/, /"text", "label"/);
+});
+
 test('non-numeric and out-of-range HEAD', async () => {
   await expectInputError(loadCorpus(fx('bad-head.conllu')), /bad-head\.conllu:1:7: /, /non-numeric HEAD/, /"x"/);
   const e = await expectInputError(loadCorpus(fx('bad-head-range.conllu')), /bad-head-range\.conllu:2:7: /, /HEAD out of range/, /^7$/);

@@ -17,15 +17,21 @@ export interface CsvOptions {
 export function readCsv(src: SourceText, opts: CsvOptions = {}): ReadResult {
   const delimiter = opts.delimiter ?? (/\.(tsv|tab)$/i.test(src.name) ? '\t' : ',');
   let rows: string[][];
+  let lines: number[];
   try {
-    rows = parse(src.text, { delimiter, relax_column_count: false, skip_empty_lines: true, bom: true }) as string[][];
+    const recs = parse(src.text, { delimiter, relax_column_count: false, skip_empty_lines: true, bom: true, info: true }) as unknown as { record: string[]; info: { lines: number } }[];
+    rows = recs.map((r) => r.record);
+    lines = recs.map((r) => r.info.lines);
   } catch (err) {
     const e = err as { message: string; lines?: number; code?: string };
     throw new InputError('malformed CSV', {
       file: src.name,
       line: e.lines,
       expected: `${delimiter === '\t' ? 'tab' : 'comma'}-separated rows with the header's column count and balanced quotes`,
-      found: e.message.replace(/^Invalid (Record Length|Closing Quote|Opening Quote):\s*/i, ''),
+      found:
+        e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' && (e as { record?: unknown[] }).record
+          ? `${(e as { record: unknown[] }).record.length} fields where the header has ${(e as { columns?: unknown[] }).columns?.length ?? /expect (\d+)/.exec(e.message)?.[1] ?? '?'}`
+          : e.message.replace(/^Invalid (Record Length|Closing Quote|Opening Quote):\s*/i, ''),
       fix: 'quote fields that contain the delimiter, and give every row the same columns',
     });
   }
@@ -55,7 +61,7 @@ export function readCsv(src: SourceText, opts: CsvOptions = {}): ReadResult {
       countSkip(out, 'rows with empty text');
       continue;
     }
-    const s: Sentence = { id: `${src.name}:${r + 1}`, source: { file: src.name, line: r + 1 }, words: text.split(/\s+/), text };
+    const s: Sentence = { id: `${src.name}:${lines[r]}`, source: { file: src.name, line: lines[r]! }, words: text.split(/\s+/), text };
     if (li >= 0) s.label = row[li]!;
     out.sentences.push(s);
   }

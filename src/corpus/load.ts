@@ -131,7 +131,8 @@ export async function loadSplits(spec: string, opts: SplitOptions = {}): Promise
 function finish(id: string, format: string, split: string | undefined, files: string[], hashed: Uint8Array[] | string, r: ReadResult, ui?: Ui): Corpus {
   for (const w of r.warnings) ui?.warn(w);
   const skipped = Object.entries(r.skipped);
-  if (skipped.length) ui?.debug(`${id}: skipped ${skipped.map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  // skipped on purpose is reported, never silent (also kept in Corpus.skipped for manifests)
+  if (skipped.length) ui?.info(`${id}: skipped ${skipped.map(([k, v]) => `${v} ${k}`).join(', ')}`);
   return { id, format, split, sha256: typeof hashed === 'string' ? hashed : sha256Hex(hashed), files, sentences: r.sentences, skipped: r.skipped, warnings: r.warnings };
 }
 
