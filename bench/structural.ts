@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSplits } from '../src/corpus/load.js';
@@ -49,6 +49,7 @@ export async function benchStructural(): Promise<void> {
   const dev = examples(splits.dev.sentences, rand);
   const words = train.reduce((a, e) => a + e.n, 0);
   console.log(`\nstructural: distance probe, ${HIDDEN}-d vectors, rank ${HIDDEN}, PTB sample ${train.length} train / ${dev.length} dev sentences (${words} train words), tfjs ${runtime.label}, ≤ ${MAX_EPOCHS} epochs`);
+  const cpu0 = process.cpuUsage();
   const fit = fitStructuralProbe(runtime.tf, train, dev, {
     kind: 'distance',
     hiddenSize: HIDDEN,
@@ -57,6 +58,9 @@ export async function benchStructural(): Promise<void> {
     onEpoch: (e) => console.log(`  epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, dev loss ${e.devLoss.toFixed(4)}`),
   });
   fit.probe.dispose();
+  const cpu = process.cpuUsage(cpu0);
+  // CPU seconds too: on a shared machine wall time depends on the neighbours.
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const perEpoch = fit.seconds / fit.epochs;
   const result = {
     bench: 'structural',
@@ -72,10 +76,12 @@ export async function benchStructural(): Promise<void> {
     epochs: fit.epochs,
     secondsPerEpoch: Number(perEpoch.toFixed(2)),
     secondsPerLayer: Number(fit.seconds.toFixed(1)),
+    cpuSecondsPerEpoch: Number((cpuSeconds / fit.epochs).toFixed(2)),
+    loadAverage: loadavg()[0],
     secondsFor13Layers: Number((fit.seconds * 13).toFixed(0)),
     trainWordsPerSecond: Math.round((words * fit.epochs) / fit.seconds),
   };
-  console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${(fit.seconds * 13 / 60).toFixed(1)} min`);
+  console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev; ${(cpuSeconds / fit.epochs).toFixed(2)} CPU s), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${(fit.seconds * 13 / 60).toFixed(1)} min; load average ${loadavg()[0]!.toFixed(1)}`);
   const root = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/
   const file = join(root, '.bench', `structural-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeJsonAtomic(file, result);

@@ -132,7 +132,6 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   rows.push(...baseline.rows);
   records.push(...baseline.records);
 
-  const bar = ui.bar('probes', models.length * layers.length * kinds.length, '{bar} {value}/{total} probes trained | ETA {eta_formatted}');
   for (const m of models) {
     const label = m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
     const stores = await rs.stage(`extract ${label}`, async () => {
@@ -150,6 +149,8 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
     });
     const runtime = await selectTfjsBackend(opts.engine === 'tfjs' || opts.backend ? opts.backend : undefined, ui);
     rs.setManifest({ probeBackend: runtime.label });
+    // After extraction, which shows its own progress.
+    const bar = ui.bar(label, layers.length * kinds.length, '{bar} {value}/{total} probes trained | ETA {eta_formatted}');
     for (const layer of layers) {
       const r = await rs.stage(`train ${label} ${layerName(layer)}`, () =>
         runLayer(stores, splits, gold, layer, {
@@ -168,8 +169,8 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
       rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
       bar.increment(kinds.length);
     }
+    bar.stop();
   }
-  bar.stop();
   rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
   rs.writePredictions(records);
   addFigures(rs, rows, records, kinds);
