@@ -23,14 +23,14 @@ export function readCsv(src: SourceText, opts: CsvOptions = {}): ReadResult {
     rows = recs.map((r) => r.record);
     lines = recs.map((r) => r.info.lines);
   } catch (err) {
-    const e = err as { message: string; lines?: number; code?: string };
+    const e = err as { message: string; lines?: number; code?: string; record?: unknown[]; columns?: unknown[] };
     throw new InputError('malformed CSV', {
       file: src.name,
       line: e.lines,
       expected: `${delimiter === '\t' ? 'tab' : 'comma'}-separated rows with the header's column count and balanced quotes`,
       found:
-        e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' && (e as { record?: unknown[] }).record
-          ? `${(e as { record: unknown[] }).record.length} fields where the header has ${(e as { columns?: unknown[] }).columns?.length ?? /expect (\d+)/.exec(e.message)?.[1] ?? '?'}`
+        e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' && e.record
+          ? `${e.record.length} fields where the header has ${e.columns?.length ?? /expect (\d+)/.exec(e.message)?.[1] ?? '?'}`
           : e.message.replace(/^Invalid (Record Length|Closing Quote|Opening Quote):\s*/i, ''),
       fix: 'quote fields that contain the delimiter, and give every row the same columns',
     });
