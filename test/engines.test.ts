@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -99,6 +100,39 @@ describe('tfjs engine reproduces the fixtures', () => {
       }
     });
   }
+});
+
+describe('tfjs engine is differentiable', () => {
+  test('d loss / d head mask through TfjsBert.encode matches central finite differences', async () => {
+    // cpu: its float32 sums are steady enough for finite differences of a loss of ~2,800.
+    const runtime = await selectTfjsBackend('cpu');
+    const tf = runtime.tf;
+    const model = await tinyBert();
+    const { batch } = reference('tiny-bert-reference.safetensors');
+    const bert = new TfjsEngine(model, runtime).bert;
+    const [B, T] = [batch.batchSize, batch.seqLen];
+    const ids = tf.tensor2d(batch.inputIds, [B, T], 'int32');
+    const am = tf.tensor2d(batch.attentionMask, [B, T], 'int32');
+    const tt = tf.tensor2d(batch.tokenTypeIds, [B, T], 'int32');
+    try {
+      // A scalar of the last hidden state, as a head-importance score would use (Michel et al. 2019).
+      const loss = (hm: Tensor) => tf.sum(tf.square(bert.encode(ids, am, tt, hm as Tensor2D).hiddenStates[3]!)) as Scalar;
+      const ones = tf.ones([3, 4]) as Tensor2D;
+      const grad = tf.tidy(() => tf.grad(loss)(ones).dataSync());
+      const eps = 0.03;
+      for (const idx of [0, 6, 11]) {
+        const delta = new Float32Array(12);
+        delta[idx] = eps;
+        const at = (sign: number) => tf.tidy(() => loss(tf.add(ones, tf.mul(tf.tensor2d(delta, [3, 4]), sign)) as Tensor2D).dataSync()[0]!);
+        const fd = (at(1) - at(-1)) / (2 * eps);
+        assert.ok(Math.abs(grad[idx]! - fd) <= 1e-2 * Math.max(1, Math.abs(fd)), `entry ${idx}: grad ${grad[idx]} vs finite difference ${fd}`);
+      }
+      ones.dispose();
+    } finally {
+      tf.dispose([ids, am, tt]);
+      bert.dispose();
+    }
+  });
 });
 
 describe('onnx engine reproduces the fixtures', () => {
