@@ -70,6 +70,7 @@ test('extract: store folder on stdout, a rerun does no forward pass, another mod
   assert.equal(again.status, 0, again.stderr);
   const summary = JSON.parse(again.stdout);
   assert.equal(summary.computedSentences, 0);
+  assert.equal(summary.engine, null, 'a complete store starts no engine');
   assert.equal(summary.store, out);
   const other = runCli(['extract', '--model', join(fixturesDir, 'tiny-bert-model-only-f16'), '--data', sample, '--out', out], { env: cache });
   assert.equal(other.status, 2);

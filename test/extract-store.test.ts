@@ -134,13 +134,13 @@ test('a second run reuses the store: no forward passes for stored layers, only n
   const e1 = new FakeEngine(model.config);
   await extractActivations({ model, engine: e1, corpus, needs: { layers: [0, 1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
   assert.ok(e1.calls > 0);
-  const e2 = new FakeEngine(model.config);
-  const again = await extractActivations({ model, engine: e2, corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
-  assert.equal(e2.calls, 0, 'stored layer read back, model not run');
+  const again = await extractActivations({ model, engine: async () => assert.fail('a complete store must not start an engine'), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
   assert.deepEqual(again.layers, [0, 1]);
   const e3 = new FakeEngine(model.config);
-  const more = await extractActivations({ model, engine: e3, corpus, needs: { layers: [1, 3], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
+  let made = 0;
+  const more = await extractActivations({ model, engine: async () => (made++, e3), corpus, needs: { layers: [1, 3], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
   assert.ok(e3.calls > 0);
+  assert.equal(made, 1, 'engine made once, when the first missing shard needed it');
   assert.deepEqual(more.layers, [0, 1, 3]);
   assertClose((await more.readLayer(3)).vectors, expected(model, corpus, 3), 1e-6, 'added layer');
 });

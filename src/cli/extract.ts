@@ -1,6 +1,7 @@
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import { loadCorpus } from '../corpus/load.js';
 import { createEngine } from '../model/engine.js';
+import type { Engine } from '../model/types.js';
 import { loadModel } from '../model/load.js';
 import { extractWithReport } from '../extract/pipeline.js';
 import { POOLINGS, type Pooling } from '../extract/align.js';
@@ -72,22 +73,25 @@ export function register(program: Command): void {
     if (opts.rawAttention && opts.attention === undefined) throw new InputError('--raw-attention needs --attention', { expected: '--attention [SPEC] --raw-attention', found: '--raw-attention alone', fix: 'add --attention' });
     if (layers.length === 0 && attentionLayers.length === 0) throw new InputError('nothing to extract', { expected: '--layers SPEC and/or --attention', found: '--layers none without --attention', fix: 'ask for some layers' });
     const corpus = await loadCorpus(opts.data, { split: opts.split, format: opts.format, offline, ui });
-    const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
+    // made only if some shard is missing: a complete store costs no engine start
+    let engine: Engine | undefined;
+    const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
     try {
-      ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences) with ${engine.kind}/${engine.backend}`);
+      ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
-        model, engine, corpus,
+        model, engine: getEngine, corpus,
         needs: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
         pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
+      const used = engine as Engine | undefined;
       ui.info(
-        `${report.computedSentences ? `ran ${report.computedSentences} sentences (${report.tokens} tokens, ${Math.round(report.tokensPerSecond)} tokens/s)` : 'everything was already stored: no forward pass'}; ` +
+        `${report.computedSentences ? `ran ${report.computedSentences} sentences with ${used?.kind}/${used?.backend} (${report.tokens} tokens, ${Math.round(report.tokensPerSecond)} tokens/s)` : 'everything was already stored: no forward pass'}; ` +
           `store: ${store.numSentences} sentences, ${store.wordCounts.reduce((a, b) => a + b, 0)} words, ${report.windowed} windowed, attention skipped for ${report.attentionSkipped}`,
       );
       if (opts.json) {
         process.stdout.write(JSON.stringify({
           store: report.dir, model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
-          data: { id: corpus.id, sha256: corpus.sha256 }, engine: engine.kind, backend: engine.backend,
+          data: { id: corpus.id, sha256: corpus.sha256 }, engine: used?.kind ?? null, backend: used?.backend ?? null,
           layers: store.layers.map(layerName), attentionLayers: opts.rawAttention ? store.rawAttentionLayers : store.attentionLayers,
           pooling: opts.pooling, dtype: opts.dtype, shard: opts.shard ?? null, ...report, dir: undefined,
         }, null, 2) + '\n');
@@ -95,7 +99,7 @@ export function register(program: Command): void {
         process.stdout.write(report.dir + '\n');
       }
     } finally {
-      await engine.dispose();
+      await (engine as Engine | undefined)?.dispose();
     }
   }));
 }

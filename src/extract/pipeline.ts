@@ -24,7 +24,11 @@ import { defaultStride } from './windows.js';
  */
 export interface ExtractOptions {
   model: LoadedModel;
-  engine: Engine;
+  /**
+   * The engine, or a function that makes one: called only when some shard is missing, so a
+   * store that is already complete costs no engine start (the caller disposes what it made).
+   */
+  engine: Engine | (() => Promise<Engine>);
   corpus: Corpus;
   needs: ProbeNeeds;
   pooling?: Pooling;
@@ -80,7 +84,9 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
 
 export async function extractWithReport(opts: ExtractOptions): Promise<{ store: ActivationStore; report: ExtractReport }> {
   const ui = opts.ui ?? new Ui({ quiet: true });
-  const { model, engine, corpus, needs } = opts;
+  const { model, corpus, needs } = opts;
+  let engine: Engine | undefined = typeof opts.engine === 'function' ? undefined : opts.engine;
+  const getEngine = async (): Promise<Engine> => (engine ??= await (opts.engine as () => Promise<Engine>)());
   const cfg = model.config;
   const shard = opts.shard ?? { index: 1, count: 1 };
   if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 1 || shard.index > shard.count) {
@@ -207,7 +213,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       const rawOut = new Map(raw.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
       const encs = ids.slice(s0, s0 + sh.sentences).map((x) => ({ ids: x }));
       const attnLayers = union(attn, raw);
-      await forwardSentences(engine, encs, {
+      await forwardSentences(await getEngine(), encs, {
         hiddenStates: layers,
         attentions: attnLayers,
         batchSize,
@@ -215,6 +221,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
         maxPositions: cfg.maxPositionEmbeddings,
         onSentence: (r) => {
           const s = s0 + r.index;
+          bar.increment(1);
           const off = sentenceMap[s]![1] * hidden;
           for (const [l, out] of vecs) poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, out, off);
           if (!r.attentions) return;
@@ -234,7 +241,6 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       for (const [l, v] of vecs) writeLayerShard(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences));
       shardsWritten += vecs.size + attnOut.size + rawOut.size;
       computed += sh.sentences;
-      bar.increment(sh.sentences);
     }
   } finally {
     bar.stop();
