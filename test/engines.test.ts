@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TfjsEngine } from '../src/model/bert-tfjs.js';
@@ -9,6 +9,7 @@ import { OnnxEngine } from '../src/model/onnx-engine.js';
 import { findNativeTf, selectTfjsBackend } from '../src/model/tfjs-backend.js';
 import type { Engine, ForwardBatch, LoadedModel } from '../src/model/types.js';
 import { InputError } from '../src/util/errors.js';
+import type { Ui } from '../src/util/ui.js';
 import { fixtureModel, maxDiffMasked, positions12, reference, type Reference } from './engine-fixtures.js';
 import { tempDir } from './helpers.js';
 
@@ -198,6 +199,44 @@ function otherBatch(vocab: number, maxLen: number): ForwardBatch {
   }
   return { batchSize: B, seqLen: T, inputIds, attentionMask, tokenTypeIds };
 }
+
+describe('engine robustness', () => {
+  test('an unwritable cache folder costs the cache, not the run', async () => {
+    const blocker = join(tempDir('bert-probe-blocker-'), 'a-file');
+    writeFileSync(blocker, 'not a folder');
+    const saved = process.env.BERT_PROBE_CACHE;
+    process.env.BERT_PROBE_CACHE = join(blocker, 'cache');
+    const warnings: string[] = [];
+    const ui = { warn: (m: string) => warnings.push(m), debug: () => {}, spinner: () => ({ succeed() {}, fail() {}, update() {} }) } as unknown as Ui;
+    try {
+      const model = await tinyF16();
+      const engine = await OnnxEngine.create(model, { ui });
+      try {
+        assert.equal(engine.graphBuilt, true);
+        assert.ok(!existsSync(engine.graphPath));
+        assert.match(warnings.join('\n'), /could not cache the ONNX graph.*BERT_PROBE_CACHE/s);
+        assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-model-only-f16-reference.safetensors')), ['hidden']);
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      process.env.BERT_PROBE_CACHE = saved;
+    }
+  });
+
+  test('a tfjs engine runs on its own backend even after the process-wide backend was switched', async () => {
+    const model = await tinyF16();
+    const engine = await createEngine(model, { engine: 'tfjs', backend: 'wasm' });
+    try {
+      const runtime = await selectTfjsBackend('cpu');
+      assert.equal(runtime.tf.getBackend(), 'cpu');
+      assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-model-only-f16-reference.safetensors')), ['hidden']);
+      assert.equal(runtime.tf.getBackend(), 'wasm');
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
 
 describe('onnx and tfjs agree on the same batches', () => {
   test('tiny-bert, padded batch of mixed lengths and segments, with and without a head mask', async () => {

@@ -244,9 +244,11 @@ export class TfjsEngine implements Engine {
   readonly config: BertConfig;
   readonly bert: TfjsBert;
   private readonly tf: Tf;
+  private readonly backendName: string;
 
   constructor(model: LoadedModel, runtime: TfjsRuntime) {
     this.tf = runtime.tf;
+    this.backendName = runtime.backend;
     this.backend = runtime.label;
     this.config = model.config;
     this.bert = new TfjsBert(runtime.tf, model.config, model.weights, model.hasMlmHead);
@@ -255,6 +257,9 @@ export class TfjsEngine implements Engine {
   async forward(batch: ForwardBatch, want?: OutputFilter): Promise<ForwardOutput> {
     const tf = this.tf;
     const cfg = this.config;
+    // The tfjs backend is process-wide: if other code switched it since this engine was made,
+    // switch back, so the weights are not copied over to (and run on) another backend.
+    if (tf.getBackend() !== this.backendName) await tf.setBackend(this.backendName);
     validateBatch(batch, cfg);
     const filter = resolveFilter(want, cfg.numHiddenLayers);
     if (filter.mlm && !this.bert.hasMlmHead) throw noMlmHead();

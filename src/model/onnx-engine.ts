@@ -183,14 +183,22 @@ async function openCached(
   let bytes: Uint8Array;
   try {
     bytes = build();
-    writeFileAtomic(path, bytes);
   } catch (err) {
     spinner?.fail('building the ONNX graph failed');
     throw err;
   }
-  spinner?.succeed(`ONNX graph cached in ${path}`);
+  let cached = true;
   try {
-    return { session: await ort.InferenceSession.create(path, options), built: true };
+    writeFileAtomic(path, bytes);
+    spinner?.succeed(`ONNX graph cached in ${path}`);
+  } catch (err) {
+    // A read-only or full cache folder costs a rebuild next time, not this run.
+    cached = false;
+    spinner?.succeed('ONNX graph built');
+    ui?.warn(`could not cache the ONNX graph in ${path} (${(err as Error).message}); set BERT_PROBE_CACHE to a writable folder to reuse it`);
+  }
+  try {
+    return { session: cached ? await ort.InferenceSession.create(path, options) : await ort.InferenceSession.create(bytes, options), built: true };
   } catch (err) {
     if (device === 'cuda') throw cudaFailure(err);
     throw new RuntimeFailure(`onnxruntime could not load the graph it was given (${path}): ${(err as Error).message}`, { cause: err });
