@@ -248,7 +248,8 @@ function stanfordLabel(parent: PNode, head: PNode, dep: PNode, i: number, hi: nu
   if (w === 'not' || w === "n't" || w === 'never') return 'neg';
   if (pc === 'SBAR' && dep.word !== undefined && (dc === 'IN' || dc === 'DT')) return 'mark';
   if (dep.fun.includes('TMP') && dc === 'NP') return 'tmod';
-  if ((dep.fun.includes('ADV') || dep.fun.includes('EXT')) && dc === 'NP') return 'npadvmod';
+  // "61 years old", "30 years ago": a bare NP modifying an adjective or adverb phrase
+  if ((dep.fun.includes('ADV') || dep.fun.includes('EXT') || pc === 'ADJP' || pc === 'ADVP') && dc === 'NP') return 'npadvmod';
   if (pc === 'PP' || pc === 'WHPP') return dc === 'NP' || dc === 'WHNP' ? 'pobj' : 'pcomp';
   if (dc === 'PP' || dc === 'WHPP') return 'prep';
   if (dc === 'PRT') return 'prt';
