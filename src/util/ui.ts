@@ -28,7 +28,8 @@ export interface Spinner {
 export class Ui {
   readonly tty: boolean;
   constructor(readonly opts: UiOptions = {}, stream: NodeJS.WriteStream = process.stderr) {
-    this.tty = Boolean(stream.isTTY) && !process.env.CI && process.env.TERM !== 'dumb';
+    // A terminal reporting 0 columns (e.g. `script` with no size) makes ora redraw forever.
+    this.tty = Boolean(stream.isTTY) && (stream.columns ?? 0) > 0 && !process.env.CI && process.env.TERM !== 'dumb';
     this.stream = stream;
   }
   private readonly stream: NodeJS.WriteStream;
