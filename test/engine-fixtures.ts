@@ -8,9 +8,16 @@ import { fixturesDir } from './helpers.js';
 
 export type FixtureName = 'tiny-bert' | 'tiny-bert-legacy-bin' | 'tiny-bert-model-only-f16';
 
-/** A fixture checkpoint loaded the way the CLI loads it (loadModel on the folder, offline). */
+const loaded = new Map<FixtureName, Promise<LoadedModel>>();
+
+/**
+ * A fixture checkpoint loaded the way the CLI loads it (loadModel on the folder, offline),
+ * once per test process: engines only read the model.
+ */
 export function fixtureModel(name: FixtureName): Promise<LoadedModel> {
-  return loadModel(join(fixturesDir, name), { offline: true });
+  let model = loaded.get(name);
+  if (!model) loaded.set(name, (model = loadModel(join(fixturesDir, name), { offline: true })));
+  return model;
 }
 
 export interface Reference {
