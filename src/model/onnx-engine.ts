@@ -93,6 +93,8 @@ export class OnnxEngine implements Engine {
       // No busy-waiting between ops: on a shared machine spinning threads burn the cores other
       // work needs (measured here under load: same or better wall time, ~15% less CPU time).
       extra: { session: { intra_op: { allow_spinning: '0' } } },
+      // Native warnings would bypass the Ui (and --quiet); errors still surface as exceptions.
+      logSeverityLevel: 3,
     };
     const path = graphCachePath(model, 'encoder');
     const { session, built } = await openCached(ort, path, () => buildEncoderGraph(model.config, model.weights), sessionOptions, device, opts.ui);
