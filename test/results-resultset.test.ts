@@ -152,7 +152,7 @@ test('off a TTY the finish line is plain text on stderr, and --quiet prints noth
 test('on a TTY finish prints a compact table', async () => {
   const out = join(tempDir(), 'run');
   const lines: string[] = [];
-  const fake = { isTTY: true, write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WriteStream;
+  const fake = { isTTY: true, columns: 100, write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WriteStream;
   // Ui treats CI=… and TERM=dumb as no TTY by design; this test is about the TTY case
   const saved = { CI: process.env.CI, TERM: process.env.TERM };
   delete process.env.CI;
