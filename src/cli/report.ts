@@ -1,8 +1,7 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { InputError } from '../util/errors.js';
-import { writeReport } from '../results/report.js';
+import { resultsFolder, writeReport } from '../results/report.js';
 import { action, addOutputOptions, withExample, type OutputOptions } from './common.js';
 
 /** `bert-probe report DIR`: rebuild DIR/report.html from the folder's files. */
@@ -15,15 +14,7 @@ export function register(program: Command): void {
   withExample(cmd, 'bert-probe report results/structural-bert-base-uncased-ptb-20260101T120000Z');
   cmd.action(
     action(async (ui, dir: string, opts: OutputOptions) => {
-      const abs = resolve(dir);
-      if (!existsSync(abs) || !statSync(abs).isDirectory()) {
-        throw new InputError(`results folder ${dir} not found`, {
-          file: dir,
-          expected: 'a results folder written by bert-probe',
-          found: existsSync(abs) ? 'a file' : 'nothing at that path',
-          fix: 'pass a folder under results/ (ls results/)',
-        });
-      }
+      const abs = resultsFolder(dir);
       const path = writeReport(abs);
       if (opts.json) {
         const summary = join(abs, 'summary.json');

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ArrayTensor } from '../model/types.js';
 import { readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsHeader } from '../model/safetensors.js';
-import { isTempName, writeJsonAtomic } from '../util/atomic.js';
+import { isTempName } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { cacheDir } from '../util/paths.js';

@@ -1,5 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { parseCell, readCsv, type Cell } from './csv.js';
@@ -7,7 +7,7 @@ import { barChart, lineOverLayers } from './figures.js';
 import { flattenScalars } from './format.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { createResultSet, type ResultSet } from './resultset.js';
-import { loadReportInput } from './report.js';
+import { loadReportInput, resultsFolder } from './report.js';
 
 /**
  * `bert-probe compare DIR DIR...`: put runs side by side (a model against its random-init
@@ -49,15 +49,7 @@ const IDENTITY_COLUMNS = new Set(['model', 'checkpoint', 'data', 'dataset', 'cor
 const BOOKKEEPING = new Set(['seconds', 'epochs', 'sentences', 'words', 'tokens', 'count', 'n', 'best_dev_loss', 'dev_loss', 'train_loss']);
 
 function loadRun(dir: string): Omit<Run, 'label' | 'tag'> {
-  const abs = resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
-    throw new InputError(`results folder ${dir} not found`, {
-      file: dir,
-      expected: 'a results folder written by bert-probe',
-      found: existsSync(abs) ? 'a file' : 'nothing at that path',
-      fix: 'pass folders under results/ (ls results/)',
-    });
-  }
+  const abs = resultsFolder(dir);
   const input = loadReportInput(abs); // validates manifest.json and summary.json
   const csvPath = join(abs, 'results.csv');
   if (!existsSync(csvPath)) {

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
 import { readCsv } from './csv.js';
@@ -212,6 +212,20 @@ function readJsonFile(path: string, what: string): Record<string, unknown> {
       fix: 'restore the file or rerun the command that wrote the folder',
     });
   }
+}
+
+/** A results folder named by the user, resolved; exit 2 with the fix when it is not one. */
+export function resultsFolder(dir: string): string {
+  const abs = resolve(dir);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    throw new InputError(`results folder ${dir} not found`, {
+      file: dir,
+      expected: 'a results folder written by bert-probe',
+      found: existsSync(abs) ? 'a file' : 'nothing at that path',
+      fix: 'pass a folder under results/ (ls results/)',
+    });
+  }
+  return abs;
 }
 
 /** Collect a results folder's files into a ReportInput. */
