@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { loadSplits } from '../src/corpus/load.js';
 import type { Sentence } from '../src/corpus/types.js';
 import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { fitStructuralProbe, mulberry32, type ProbeExample } from '../src/probes/structural.js';
+import { fitStructuralProbe, mulberry32, structuralProbeBackend, structuralProbeBackendLabel, type ProbeExample, type StructuralBackend } from '../src/probes/structural.js';
 import { treeDistances, treeProblem } from '../src/probes/trees.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
 
@@ -17,10 +17,12 @@ import { writeJsonAtomic } from '../src/util/atomic.js';
  *
  *   npm run bench structural
  *   BENCH_STRUCTURAL_LIMIT=500 (sentences per split)  BENCH_STRUCTURAL_MAX_EPOCHS=3  for a quick look
+ *   BENCH_STRUCTURAL_BACKEND=onnx|tfjs|both (default: what the CLI would pick; both: tfjs then onnx)
  */
 const HIDDEN = 768;
 const LIMIT = process.env.BENCH_STRUCTURAL_LIMIT ? Number(process.env.BENCH_STRUCTURAL_LIMIT) : undefined;
 const MAX_EPOCHS = Number(process.env.BENCH_STRUCTURAL_MAX_EPOCHS ?? 40);
+const BACKEND = process.env.BENCH_STRUCTURAL_BACKEND;
 
 function examples(sentences: Sentence[], rand: () => number): ProbeExample[] {
   const out: ProbeExample[] = [];
@@ -48,42 +50,53 @@ export async function benchStructural(): Promise<void> {
   const train = examples(splits.train.sentences, rand);
   const dev = examples(splits.dev.sentences, rand);
   const words = train.reduce((a, e) => a + e.n, 0);
-  console.log(`\nstructural: distance probe, ${HIDDEN}-d vectors, rank ${HIDDEN}, PTB sample ${train.length} train / ${dev.length} dev sentences (${words} train words), tfjs ${runtime.label}, ≤ ${MAX_EPOCHS} epochs`);
-  const cpu0 = process.cpuUsage();
-  const fit = fitStructuralProbe(runtime.tf, train, dev, {
-    kind: 'distance',
-    hiddenSize: HIDDEN,
-    seed: 42,
-    maxEpochs: MAX_EPOCHS,
-    onEpoch: (e) => console.log(`  epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, dev loss ${e.devLoss.toFixed(4)}`),
-  });
-  fit.probe.dispose();
-  const cpu = process.cpuUsage(cpu0);
-  // CPU seconds too: on a shared machine wall time depends on the neighbours.
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  const perEpoch = fit.seconds / fit.epochs;
-  const result = {
-    bench: 'structural',
-    date: new Date().toISOString(),
-    backend: runtime.label,
-    cpus: cpus().length,
-    node: process.version,
-    hidden: HIDDEN,
-    rank: HIDDEN,
-    trainSentences: train.length,
-    devSentences: dev.length,
-    trainWords: words,
-    epochs: fit.epochs,
-    secondsPerEpoch: Number(perEpoch.toFixed(2)),
-    secondsPerLayer: Number(fit.seconds.toFixed(1)),
-    cpuSecondsPerEpoch: Number((cpuSeconds / fit.epochs).toFixed(2)),
-    loadAverage: loadavg()[0],
-    secondsFor13Layers: Number((fit.seconds * 13).toFixed(0)),
-    trainWordsPerSecond: Math.round((words * fit.epochs) / fit.seconds),
-  };
-  console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev; ${(cpuSeconds / fit.epochs).toFixed(2)} CPU s), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${(fit.seconds * 13 / 60).toFixed(1)} min; load average ${loadavg()[0]!.toFixed(1)}`);
-  const root = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/
-  const file = join(root, '.bench', `structural-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeJsonAtomic(file, result);
-  console.log(`  written: ${file}`);
+  const backends: StructuralBackend[] = BACKEND === 'both' ? ['tfjs', 'onnx'] : BACKEND === 'onnx' || BACKEND === 'tfjs' ? [BACKEND] : [structuralProbeBackend(runtime.tf)];
+  const perEpochBy: Partial<Record<StructuralBackend, number>> = {};
+  for (const backend of backends) {
+    const probeBackend = structuralProbeBackendLabel(backend, runtime.label);
+    console.log(`\nstructural: distance probe, ${HIDDEN}-d vectors, rank ${HIDDEN}, PTB sample ${train.length} train / ${dev.length} dev sentences (${words} train words), probe backend ${probeBackend} (tfjs ${runtime.label}), ≤ ${MAX_EPOCHS} epochs`);
+    const cpu0 = process.cpuUsage();
+    const fit = fitStructuralProbe(runtime.tf, train, dev, {
+      kind: 'distance',
+      hiddenSize: HIDDEN,
+      seed: 42,
+      maxEpochs: MAX_EPOCHS,
+      backend,
+      onEpoch: (e) => console.log(`  epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, dev loss ${e.devLoss.toFixed(4)}`),
+    });
+    fit.probe.dispose();
+    const cpu = process.cpuUsage(cpu0);
+    // CPU seconds too: on a shared machine wall time depends on the neighbours.
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const perEpoch = fit.seconds / fit.epochs;
+    const result = {
+      bench: 'structural',
+      date: new Date().toISOString(),
+      backend: runtime.label,
+      probeBackend,
+      cpus: cpus().length,
+      node: process.version,
+      hidden: HIDDEN,
+      rank: HIDDEN,
+      trainSentences: train.length,
+      devSentences: dev.length,
+      trainWords: words,
+      epochs: fit.epochs,
+      secondsPerEpoch: Number(perEpoch.toFixed(2)),
+      secondsPerLayer: Number(fit.seconds.toFixed(1)),
+      cpuSecondsPerEpoch: Number((cpuSeconds / fit.epochs).toFixed(2)),
+      loadAverage: loadavg()[0],
+      secondsFor13Layers: Number((fit.seconds * 13).toFixed(0)),
+      trainWordsPerSecond: Math.round((words * fit.epochs) / fit.seconds),
+    };
+    console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev; ${(cpuSeconds / fit.epochs).toFixed(2)} CPU s), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${(fit.seconds * 13 / 60).toFixed(1)} min; load average ${loadavg()[0]!.toFixed(1)}`);
+    const root = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/
+    const file = join(root, '.bench', `structural-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeJsonAtomic(file, result);
+    console.log(`  written: ${file}`);
+    perEpochBy[backend] = perEpoch;
+  }
+  if (perEpochBy.tfjs !== undefined && perEpochBy.onnx !== undefined) {
+    console.log(`  onnx vs tfjs ${runtime.label}: ${(perEpochBy.tfjs / perEpochBy.onnx).toFixed(1)}× faster per epoch`);
+  }
 }

@@ -9,7 +9,7 @@ import type { LoadedModel } from '../model/types.js';
 import type { ActivationStore } from '../extract/store.js';
 import { goldSentence, type PredictionRecord } from '../probes/structural-eval.js';
 import { COLUMN_DESCRIPTIONS, linearBaseline, RESULT_COLUMNS, runLayer, type ResultRow, type StructuralSplits } from '../probes/structural-run.js';
-import type { StructuralKind } from '../probes/structural.js';
+import { structuralProbeBackend, structuralProbeBackendLabel, type StructuralKind } from '../probes/structural.js';
 import { treeProblem } from '../probes/trees.js';
 import { createResultSet } from '../results/resultset.js';
 import { dependencyArcs, lineOverLayers } from '../results/figures.js';
@@ -148,7 +148,8 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
       }
     });
     const runtime = await selectTfjsBackend(opts.engine === 'tfjs' || opts.backend ? opts.backend : undefined, ui);
-    rs.setManifest({ probeBackend: runtime.label });
+    // Which one computes the probe's losses and gradients (onnxruntime unless tfjs is native).
+    rs.setManifest({ probeBackend: structuralProbeBackendLabel(structuralProbeBackend(runtime.tf), runtime.label) });
     // After extraction, which shows its own progress.
     const bar = ui.bar(label, layers.length * kinds.length, '{bar} {value}/{total} probes trained | ETA {eta_formatted}');
     for (const layer of layers) {

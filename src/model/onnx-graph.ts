@@ -23,14 +23,15 @@ export const ONNX_OPSET = 17;
 /** Bump when the graph's structure changes, so cached graphs are rebuilt. */
 export const GRAPH_VERSION = 1;
 
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
+export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 /** HF's additive mask value for padded keys: torch.finfo(float32).min. */
 const MASKED = -3.4028234663852886e38;
 
 type Dim = number | string;
 
-class GraphBuilder {
+/** Builds one ONNX graph node by node (also used by the structural probe's training step). */
+export class GraphBuilder {
   readonly nodes: onnxProto.onnx.INodeProto[] = [];
   readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
