@@ -78,13 +78,42 @@ export class Ui {
   }
 
   /**
+   * Off a TTY (logs, CI, pipelines) a bar becomes a plain line on stderr at every 10% and at
+   * the end, so a long stage in a batch job still shows it is alive, without control codes.
+   */
+  private plainProgress(label: string, total: number): ProgressBar {
+    let value = 0;
+    let lastTenth = 0;
+    const started = Date.now();
+    const line = () => {
+      const secs = (Date.now() - started) / 1000;
+      this.stream.write(`${label}: ${value}/${total} (${Math.floor((100 * value) / Math.max(total, 1))}%, ${secs.toFixed(0)} s)\n`);
+    };
+    return {
+      increment: (n = 1) => {
+        value += n;
+        const tenth = Math.floor((10 * value) / Math.max(total, 1));
+        if (tenth > lastTenth && value < total) {
+          lastTenth = tenth;
+          line();
+        }
+      },
+      setTotal: (t) => {
+        total = t;
+      },
+      stop: () => {
+        if (value > 0) line();
+      },
+    };
+  }
+
+  /**
    * A progress bar. `format` may use cli-progress tokens ({bar} {value} {total} {eta_formatted})
-   * and payload fields. Off a TTY it is silent.
+   * and payload fields. Off a TTY see plainProgress.
    */
   bar(label: string, total: number, format = '{bar} {value}/{total} {unit} | {rate} | ETA {eta_formatted}'): ProgressBar {
-    if (!this.tty || this.opts.quiet) {
-      return { increment: () => {}, setTotal: () => {}, stop: () => {} };
-    }
+    if (this.opts.quiet) return { increment: () => {}, setTotal: () => {}, stop: () => {} };
+    if (!this.tty) return this.plainProgress(label, total);
     const bar = new cliProgress.SingleBar(
       { format: `${label} ${format}`, stream: this.stream, hideCursor: true, etaBuffer: 50, fps: 5 },
       cliProgress.Presets.shades_classic,
