@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { loadSplits } from '../src/corpus/load.js';
 import type { Sentence } from '../src/corpus/types.js';
 import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { fitStructuralProbe, mulberry32, structuralProbeBackend, structuralProbeBackendLabel, type ProbeExample, type StructuralBackend } from '../src/probes/structural.js';
+import { fitStructuralProbe, structuralProbeBackend, structuralProbeBackendLabel, type ProbeExample, type StructuralBackend } from '../src/probes/structural.js';
+import { mulberry32 } from '../src/util/random.js';
 import { treeDistances, treeProblem } from '../src/probes/trees.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
 import { StructuralOnnxStep, structuralOnnxAvailable } from '../src/probes/structural-onnx.js';
-import { batchLoss, batchLossAndGrad, fitStructuralProbe, makeBatch, mulberry32, type ProbeExample } from '../src/probes/structural.js';
+import { batchLoss, batchLossAndGrad, fitStructuralProbe, makeBatch, type ProbeExample } from '../src/probes/structural.js';
+import { mulberry32 } from '../src/util/random.js';
 import { treeDepths, treeDistances } from '../src/probes/trees.js';
 
 function randomExamples(rand: () => number, count: number, hidden: number, maxLen: number): ProbeExample[] {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { batchLossAndGrad, fitStructuralProbe, makeBatch, mulberry32, type ProbeExample } from '../src/probes/structural.js';
+import { batchLossAndGrad, fitStructuralProbe, makeBatch, type ProbeExample } from '../src/probes/structural.js';
+import { mulberry32 } from '../src/util/random.js';
 import { distanceSpearman, depthSpearman, mstEdges, predictedRoot, rootAccuracy, uuas } from '../src/probes/metrics.js';
 import { goldEdges, treeDepths, treeDistances, treeProblem } from '../src/probes/trees.js';
 

@@ -18,6 +18,7 @@
  */
 import type * as TfTypes from '@tensorflow/tfjs';
 import { ONNX_PROBE_BACKEND, StructuralOnnxStep, structuralOnnxAvailable } from './structural-onnx.js';
+import { mulberry32, shuffled } from '../util/random.js';
 import { trainWithEarlyStopping, type EpochReport, type Tf, type TrainResult } from './trainer.js';
 
 type Tensor = TfTypes.Tensor;
@@ -69,27 +70,6 @@ export function structuralProbeBackend(tf: Tf): StructuralBackend {
 /** What to record as the probe backend: 'onnxruntime-cpu', or the tfjs backend's label. */
 export function structuralProbeBackendLabel(backend: StructuralBackend, tfjsLabel: string): string {
   return backend === 'onnx' ? ONNX_PROBE_BACKEND : tfjsLabel;
-}
-
-/** Deterministic PRNG (mulberry32) so --seed fixes the initialisation and the shuffles. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
-  const out = items.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 /**
