@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, readFileSync, renameSync, rmSync, statSync, ftruncateSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InputError, RuntimeFailure } from '../util/errors.js';
@@ -6,6 +5,7 @@ import { cacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
 import type { DatasetEntry, RegistryFile } from './registry.js';
 
+import { sha256Hex } from './source.js';
 /**
  * Getting registry files onto disk, verified.
  *
@@ -46,9 +46,6 @@ export function partialPath(finalPath: string): string {
   return join(dirname(finalPath), `.${finalPath.split('/').pop()}.partial.tmp`);
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 function mismatch(where: string, f: RegistryFile, got: string, deleted: boolean): InputError {
   return new InputError('checksum mismatch', {
@@ -67,14 +64,14 @@ export async function ensureFile(ds: DatasetEntry, f: RegistryFile, opts: FetchO
     const p = join(mirror.path, ds.mirror, f.name);
     if (existsSync(p)) {
       const bytes = readFileSync(p);
-      const got = sha256(bytes);
+      const got = sha256Hex([bytes]);
       if (got !== f.sha256) throw mismatch(p, f, got, false);
       return { path: p, bytes, origin: 'mirror', sha256: got };
     }
   }
   if (existsSync(finalPath)) {
     const bytes = readFileSync(finalPath);
-    const got = sha256(bytes);
+    const got = sha256Hex([bytes]);
     if (got === f.sha256) return { path: finalPath, bytes, origin: 'cache', sha256: got };
     rmSync(finalPath, { force: true });
     opts.ui?.warn(`cached ${finalPath} failed its sha256 check (got ${got}); deleted, fetching again`);
@@ -148,7 +145,7 @@ export async function download(url: string, finalPath: string, f: RegistryFile, 
     bar?.stop();
   }
   const bytes = readFileSync(part);
-  const got = sha256(bytes);
+  const got = sha256Hex([bytes]);
   if (got !== f.sha256) {
     rmSync(part, { force: true });
     throw mismatch(url, f, got, true);

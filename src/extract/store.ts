@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ArrayTensor } from '../model/types.js';
 import { readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsHeader } from '../model/safetensors.js';
-import { isTempName } from '../util/atomic.js';
+import { isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { cacheDir } from '../util/paths.js';
@@ -147,20 +147,11 @@ export function cleanStaleTemps(dir: string): number {
     }
     if (!isTempName(entry.name)) continue;
     const pid = Number(/\.(\d+)\.[0-9a-f]+\.tmp$/.exec(entry.name)?.[1]);
-    if (pid && pid !== process.pid && isAlive(pid)) continue;
+    if (pid && pid !== process.pid && processAlive(pid)) continue;
     rmSync(p, { force: true });
     n++;
   }
   return n;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** True when the shard file exists and its header is whole (a renamed file always is). */

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
-import { writeFileAtomic } from '../util/atomic.js';
+import { processAlive, writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
 import { hfHubCacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
@@ -97,15 +97,6 @@ function hubError(id: string, revision: string, err: unknown): InputError {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * One downloader per repo folder at a time (parallel `--shard` runs share a cache): an
  * exclusive-create lock file holding our pid; a lock whose process is gone is taken over.
@@ -124,7 +115,7 @@ export async function withRepoLock<T>(id: string, cacheDir: string, fn: () => Pr
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number(readFileSync(lock, 'utf8').trim() || NaN);
-      if (Number.isInteger(holder) && !pidAlive(holder)) {
+      if (Number.isInteger(holder) && !processAlive(holder)) {
         rmSync(lock, { force: true });
         continue;
       }

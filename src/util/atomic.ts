@@ -39,3 +39,16 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
+
+/**
+ * Whether a process still runs (signal 0 probes without signalling; EPERM means it exists but
+ * belongs to someone else). Used to tell a live writer's temporary file or lock from a dead one's.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
