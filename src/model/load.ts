@@ -57,6 +57,25 @@ export async function loadModel(spec: string | undefined, opts: LoadModelOptions
   }
 }
 
+/**
+ * The config of what `--model` names, when it can be read without building the model (a local
+ * folder, a Hub id already in the cache, or the random control's built-in shape); undefined
+ * otherwise. Lets commands check `--layers` before an 8 s model build (issue 15).
+ */
+export function peekConfig(spec: string | undefined, revision?: string): BertConfig | undefined {
+  try {
+    const s = spec ?? DEFAULT_MODEL;
+    if (s === RANDOM_PREFIX) return BERT_BASE_UNCASED_CONFIG;
+    const target = isRandomSpec(s) ? s.slice(RANDOM_PREFIX.length + 1) : s;
+    if (existsSync(target)) return readConfigFile(statSync(target).isDirectory() ? join(target, 'config.json') : target);
+    const snap = cachedSnapshot(target, revision);
+    if (snap && existsSync(join(snap, 'config.json'))) return readConfigFile(join(snap, 'config.json'));
+    return target === DEFAULT_MODEL ? BERT_BASE_UNCASED_CONFIG : undefined;
+  } catch {
+    return undefined; // loadModel reports a bad config with its full message
+  }
+}
+
 /** Load a checkpoint folder: config.json, tokenizer, weights (checked against the config). */
 export async function loadModelDir(dir: string, id = dir, revision?: string): Promise<LoadedModel> {
   const config = readConfigFile(join(dir, 'config.json'));
