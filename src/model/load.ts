@@ -41,10 +41,16 @@ export async function loadModel(spec: string | undefined, opts: LoadModelOptions
           `Results are a random-init control, not BERT. Pass --model to choose a model, or run once online to cache ${DEFAULT_MODEL}.`,
         true,
       );
-      return loadRandomModel(undefined, opts);
+      const m = await loadRandomModel(undefined, opts);
+      m.source.randomInitReason = `fallback: the default model ${DEFAULT_MODEL} could not be loaded (${err.summary}) and no --model was given`;
+      return m;
     }
   }
-  if (isRandomSpec(spec)) return loadRandomModel(spec.slice(RANDOM_PREFIX.length + 1) || undefined, opts);
+  if (isRandomSpec(spec)) {
+    const m = await loadRandomModel(spec.slice(RANDOM_PREFIX.length + 1) || undefined, opts);
+    m.source.randomInitReason = `asked for: --model ${spec} (the random-init control)`;
+    return m;
+  }
   const spinner = opts.ui?.spinner(`loading model ${spec}`);
   try {
     const resolved = await resolveModel(spec, opts);
