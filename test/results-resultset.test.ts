@@ -112,14 +112,15 @@ test('a run writes every file, and the manifest records what reproduces it', asy
   assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'report must not load anything');
 });
 
-test('--json prints summary.json on stdout and nothing else', () => {
+test('--json prints summary.json on stdout, with `out` (the results folder), and nothing else; stderr\'s last line names the folder', () => {
   const out = join(tempDir(), 'run');
   const r = runChildSync('json', out);
   assert.equal(r.status, 0, r.stderr);
   const printed = JSON.parse(r.stdout);
-  assert.deepEqual(printed, JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')));
-  assert.deepEqual(printed, { best: { layer: 3, value: 0.5 }, rows: 5, note: 'ü "quoted"' });
-  assert.equal(r.stdout, readFileSync(join(out, 'summary.json'), 'utf8'));
+  // issue 15 item 7: a pipeline learns where the results went
+  assert.deepEqual(printed, { ...JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')), out });
+  assert.deepEqual(printed, { best: { layer: 3, value: 0.5 }, rows: 5, note: 'ü "quoted"', out });
+  assert.equal(r.stderr.trimEnd().split('\n').at(-1), `results: ${out}`);
 });
 
 test('a run that exits with an error before finishing says so in its manifest', () => {

@@ -71,7 +71,7 @@ test('structural on EWT with the bert-base-shaped random model (--limit for a qu
   const r = runCli(['structural', '--data', 'ewt', '--model', 'random', '--layers', '-1', '--limit', '12', '--max-epochs', '2', '--out', out, '--json']);
   assert.equal(r.status, 0, r.stderr);
   const { rows, records, summary } = readRun(out);
-  assert.deepEqual(JSON.parse(r.stdout), summary, '--json prints summary.json');
+  assert.deepEqual(JSON.parse(r.stdout), { ...summary, out }, '--json prints summary.json and the results folder');
   assert.deepEqual(rows.filter((x) => x.model !== 'baseline').map((x) => `${x.layer} ${x.probe}`), ['layer.0 distance', 'layer.0 depth', 'layer.12 distance', 'layer.12 depth']);
   assert.ok(rows.every((x) => x.model === 'baseline' || x.model.startsWith('random-init')));
   // Without --save-distances DSpr cannot be recomputed, the others can.

@@ -1,6 +1,8 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { exitCodeOf, InputError } from '../util/errors.js';
 import { Ui } from '../util/ui.js';
+import { installSignalHandlers } from '../util/interrupt.js';
+import { FileSystemError, translateFsError } from '../util/fs-errors.js';
 
 /**
  * Options every command shares (DESIGN.md), defined once. Commands that run a model call
@@ -27,6 +29,7 @@ export interface ModelOptions {
 export interface RunOptions {
   out?: string;
   force?: boolean;
+  resume?: boolean;
 }
 
 export type CommonOptions = OutputOptions & ModelOptions & RunOptions;
@@ -71,7 +74,8 @@ export function addModelOptions(cmd: Command): Command {
 export function addRunOptions(cmd: Command): Command {
   return cmd
     .option('-o, --out <dir>', 'results folder (default: results/<command>-<model>-<data>-<timestamp>)')
-    .option('--force', 'write into an existing non-empty --out folder');
+    .option('--force', 'write into an existing non-empty --out folder (a finished run there is replaced)')
+    .option('--resume', 'continue an interrupted run, skipping finished probes: the --out folder, or without --out the newest unfinished results/<command>-<model>-<data>-* folder (a rerun with the same --out resumes by itself)');
 }
 
 export function isOffline(opts: { offline?: boolean }): boolean {
@@ -89,9 +93,13 @@ export function action<A extends unknown[]>(
     // commander passes (...positionals, options, command); options are the second to last.
     const opts = (args.length >= 2 ? args[args.length - 2] : {}) as OutputOptions;
     const ui = new Ui({ quiet: opts.quiet, json: opts.json, debug: opts.debug });
+    // SIGINT/SIGTERM: finished work is kept, the manifest says interrupted, exit 130/143 (util/interrupt.ts).
+    installSignalHandlers((m) => ui.error(m));
     try {
       await fn(ui, ...args);
-    } catch (err) {
+    } catch (caught) {
+      // Raw fs errors (ENOSPC, EROFS, ...) become messages with the path, cause and fix (exit 2 where the user's path is at fault).
+      const err = translateFsError(caught);
       reportError(ui, err, Boolean(opts.debug));
       process.exitCode = exitCodeOf(err);
     }
@@ -102,7 +110,7 @@ export function reportError(ui: Ui, err: unknown, debug: boolean): void {
   if (err instanceof Error) {
     ui.error(err.message);
     if (debug && err.stack) process.stderr.write(err.stack + '\n');
-    else if (!(err instanceof InputError)) process.stderr.write('(run with --debug for the stack trace)\n');
+    else if (!(err instanceof InputError) && !(err instanceof FileSystemError)) process.stderr.write('(run with --debug for the stack trace)\n');
   } else {
     ui.error(String(err));
   }

@@ -114,7 +114,14 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   const layers = [...new Set([0, ...parseLayerSpec(opts.layers, numLayers)])].sort((a, b) => a - b);
   if (opts.rank !== undefined && opts.rank > model.config.hiddenSize) ui.warn(`--rank ${opts.rank} is above the hidden size ${model.config.hiddenSize}: the extra rows add nothing`);
 
-  const rs = await createResultSet({ command: 'structural', modelId: model.source.id, dataId, out: opts.out, force: opts.force, seed: opts.seed, ui, json: opts.json });
+  // What finished probes of an interrupted run must share to be reused (issue 15 item 2); the
+  // layers and the control are not part of it: each (model, layer) is its own unit.
+  const identity = {
+    model: { id: model.source.id, weightsSha256: model.source.weightsSha256 },
+    data: Object.fromEntries((['train', 'dev', 'test'] as const).map((k) => [k, { id: corpora[k].id, sha256: raw[k].sha256, sentences: splits[k].length }])),
+    kinds, rank: opts.rank ?? null, maxEpochs: opts.maxEpochs, seed: opts.seed, limit: opts.limit ?? null, saveDistances: Boolean(opts.saveDistances), headRules: opts.headRules ?? null,
+  };
+  const rs = await createResultSet({ command: 'structural', modelId: model.source.id, dataId, out: opts.out, force: opts.force, resume: opts.resume, identity, seed: opts.seed, ui, json: opts.json });
   const models: LoadedModel[] = [model];
   if (opts.control === 'random') {
     if (model.source.randomInit) ui.warn('--control random: the model is already the random-init control; no second run');
@@ -135,19 +142,28 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   const gold = splits.test.map(goldSentence);
   const rows: ResultRow[] = [];
   const records: PredictionRecord[] = [];
-  const baseline = linearBaseline(gold, kinds, Boolean(opts.saveDistances));
-  rows.push(...baseline.rows);
-  records.push(...baseline.records);
+  const baseline = rs.resumed('baseline') ?? (() => {
+    const b = linearBaseline(gold, kinds, Boolean(opts.saveDistances));
+    rs.checkpoint('baseline', b);
+    return b;
+  })();
+  rows.push(...(baseline.rows as ResultRow[]));
+  records.push(...(baseline.records as PredictionRecord[]));
+  rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
 
   for (const m of models) {
     const label = m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
-    const stores = await rs.stage(`extract ${label}`, async () => {
+    const unitKey = (layer: number) => `${label} ${layerName(layer)}`;
+    // Layers an interrupted run already finished are taken from its checkpoints, not retrained.
+    const todo = layers.filter((l) => !rs.resumed(unitKey(l)));
+    if (todo.length < layers.length) ui.info(`${label}: ${layers.length - todo.length} of ${layers.length} layer(s) finished by the interrupted run are reused`);
+    const stores = todo.length === 0 ? undefined : await rs.stage(`extract ${label}`, async () => {
       const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
       rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
       try {
         const out: Partial<Record<'train' | 'dev' | 'test', ActivationStore>> = {};
         for (const k of ['train', 'dev', 'test'] as const) {
-          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], needs: { layers, attentionLayers: [] }, batchSize: opts.batchSize, ui });
+          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], needs: { layers: todo, attentionLayers: [] }, batchSize: opts.batchSize, ui });
         }
         return out as Record<'train' | 'dev' | 'test', ActivationStore>;
       } finally {
@@ -160,8 +176,8 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
     // After extraction, which shows its own progress.
     const bar = ui.bar(label, layers.length * kinds.length, '{bar} {value}/{total} probes trained | ETA {eta_formatted}');
     for (const layer of layers) {
-      const r = await rs.stage(`train ${label} ${layerName(layer)}`, () =>
-        runLayer(stores, splits, gold, layer, {
+      const r = rs.resumed(unitKey(layer)) ?? await rs.stage(`train ${label} ${layerName(layer)}`, async () => {
+        const done = await runLayer(stores!, splits, gold, layer, {
           tf: runtime.tf,
           kinds,
           ...(opts.rank !== undefined ? { rank: opts.rank } : {}),
@@ -170,10 +186,13 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
           saveDistances: Boolean(opts.saveDistances),
           model: label,
           ui,
-        }),
-      );
-      rows.push(...r.rows);
-      records.push(...r.records);
+        });
+        const unit = { rows: done.rows, records: done.records };
+        rs.checkpoint(unitKey(layer), unit);
+        return unit;
+      });
+      rows.push(...(r.rows as ResultRow[]));
+      records.push(...(r.records as PredictionRecord[]));
       rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
       bar.increment(kinds.length);
     }

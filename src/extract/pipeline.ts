@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Corpus } from '../corpus/types.js';
 import type { Engine, LoadedModel } from '../model/types.js';
@@ -7,10 +7,11 @@ import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { Ui } from '../util/ui.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { faultPoint, onInterrupt } from '../util/interrupt.js';
 import { poolWords, wordAttention, type Pooling } from './align.js';
 import { forwardSentences } from './forward.js';
 import {
-  ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, openStore, rawAttnName, readIndex,
+  ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, lockStore, openStore, rawAttnName, readIndex, storeFolderEntries,
   shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, type StoreIdentity, type StoreIndex,
 } from './store.js';
 import { defaultStride } from './windows.js';
@@ -84,7 +85,7 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
 
 export async function extractWithReport(opts: ExtractOptions): Promise<{ store: ActivationStore; report: ExtractReport }> {
   const ui = opts.ui ?? new Ui({ quiet: true });
-  const { model, corpus, needs } = opts;
+  const { model, needs } = opts;
   let engine: Engine | undefined = typeof opts.engine === 'function' ? undefined : opts.engine;
   const getEngine = async (): Promise<Engine> => (engine ??= await (opts.engine as () => Promise<Engine>)());
   const cfg = model.config;
@@ -97,21 +98,40 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   if (needs.headMask) throw new RuntimeFailure('probes with head masks run the model themselves; they have no activation store');
   const identity = storeIdentity({ ...opts, shard });
   const dir = resolve(opts.storeDir ?? defaultStoreDir(identity));
+
+  // 1. The store folder, under its writer lock (two runs on one cache are serialised; the
+  // second finds the first one's shards), with temporary files of dead writers removed first
+  // so they never make a store look foreign (issue 15 item 3).
+  const releaseLock = await lockStore(dir, ui);
+  try {
+    return await extractLocked(opts, { ui, getEngine, dir, identity, shard });
+  } finally {
+    releaseLock();
+  }
+}
+
+async function extractLocked(
+  opts: ExtractOptions,
+  ctx: { ui: Ui; getEngine: () => Promise<Engine>; dir: string; identity: StoreIdentity; shard: { index: number; count: number } },
+): Promise<{ store: ActivationStore; report: ExtractReport }> {
+  const { ui, getEngine, dir, identity, shard } = ctx;
+  const { model, corpus, needs } = opts;
+  const cfg = model.config;
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
   const batchSize = opts.batchSize ?? 16;
   const hidden = cfg.hiddenSize;
   const tok = model.tokenizer;
   const wordAttn = needs.rawAttention ? [] : needs.attentionLayers;
   const rawAttn = needs.rawAttention ? needs.attentionLayers : [];
-
-  // 1. The store folder: reuse only a store with the same identity.
+  const staleFirst = cleanStaleTemps(dir);
+  if (staleFirst) ui.info(`removed ${staleFirst} temporary file(s) left in ${dir} by a stopped run`);
   let existing = readIndex(dir);
   if (existing) {
     const diff = identityDifference(existing.identity, identity);
     if (diff && !opts.force) {
       throw new InputError(`activation store was built for another ${diff.field}`, {
         file: join(dir, INDEX_FILE), expected: `${diff.field} ${diff.wanted}`, found: `${diff.field} ${diff.stored}`,
-        fix: 'use another --out folder, or pass --force to replace this store',
+        fix: opts.storeDir ? 'use another --out folder, or pass --force to replace this store' : `remove the cached store (rm -r '${dir}') and run again`,
       });
     }
     if (diff) {
@@ -119,8 +139,13 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       clearStore(dir);
       existing = null;
     }
-  } else if (existsSync(dir) && readdirSync(dir).length > 0 && !opts.force) {
-    throw new InputError('output folder is not empty and is not an activation store', { file: dir, expected: 'an empty folder or one written by `bert-probe extract`', found: readdirSync(dir).slice(0, 5).join(', '), fix: 'choose another --out folder, or pass --force to write into it' });
+  } else if (storeFolderEntries(dir).length > 0 && !opts.force) {
+    throw new InputError('folder is not empty and is not an activation store', {
+      file: dir,
+      expected: 'an empty folder or one written by `bert-probe extract` (with index.json)',
+      found: storeFolderEntries(dir).slice(0, 5).join(', '),
+      fix: opts.storeDir ? 'choose another --out folder, or pass --force to write into it' : `this is in bert-probe's cache: remove it (rm -r '${dir}') and run again`,
+    });
   }
 
   // 2. Tokenize this store's sentences (small: ids and spans only).
@@ -184,10 +209,12 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
     updatedAt: now,
   };
   writeJsonAtomic(join(dir, INDEX_FILE), index);
-  const stale = cleanStaleTemps(dir);
-  if (stale) ui.debug(`removed ${stale} temporary file(s) left by a killed run`);
 
   // 4. Shard by shard: compute only what is missing.
+  // SIGINT/SIGTERM: every shard file written so far is whole (written to a temporary name and
+  // renamed); say what is kept and how to continue (issue 15 item 2).
+  let shardsDone = 0;
+  const removeHook = onInterrupt(() => ui.error(`interrupted: ${shardsDone} of ${shards.length} shard(s) of the activation store ${dir} are complete and kept; run the same command again to continue from there`));
   const bar = ui.bar('extract', n, '{bar} {value}/{total} sentences | {rate} tok/s | ETA {eta_formatted}');
   const t0 = performance.now();
   let tokens = 0;
@@ -204,6 +231,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       const doneFiles = needs.layers.length + wordAttn.length + rawAttn.length - layers.length - attn.length - raw.length;
       shardsReused += doneFiles;
       if (layers.length + attn.length + raw.length === 0) {
+        shardsDone++;
         bar.increment(sh.sentences, { rate: '-' });
         continue;
       }
@@ -241,9 +269,12 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       for (const [l, v] of vecs) writeLayerShard(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences));
       shardsWritten += vecs.size + attnOut.size + rawOut.size;
       computed += sh.sentences;
+      shardsDone++;
+      await faultPoint(`shard:${k}`);
     }
   } finally {
     bar.stop();
+    removeHook();
   }
   const seconds = (performance.now() - t0) / 1000;
   const attentionSkipped = wordAttn.length + rawAttn.length > 0 ? windowed.length : 0;

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ArrayTensor } from '../model/types.js';
 import { readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsHeader } from '../model/safetensors.js';
-import { isTempName, processAlive } from '../util/atomic.js';
+import { acquireLock, isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { cacheDir } from '../util/paths.js';
@@ -76,7 +76,7 @@ export function identityKey(identity: StoreIdentity): string {
   return createHash('sha256').update(stableJson(identity)).digest('hex').slice(0, 16);
 }
 
-function stableJson(v: unknown): string {
+export function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
@@ -152,6 +152,27 @@ export function cleanStaleTemps(dir: string): number {
     n++;
   }
   return n;
+}
+
+/** The writer's lock inside a store folder (one writer per store; see lockStore). */
+export const STORE_LOCK = '.bert-probe-store.lock';
+
+/**
+ * One writer per store folder at a time (two runs sharing a cache, or parallel jobs given one
+ * --out): an exclusive lock file with our pid, as the Hub download lock (util/atomic.ts
+ * acquireLock). A second writer waits and then finds the shards the first wrote; a lock left by
+ * a dead process is taken over. Released at exit, including SIGINT/SIGTERM.
+ */
+export async function lockStore(dir: string, ui?: { info(m: string): void }): Promise<() => void> {
+  return (await acquireLock(join(dir, STORE_LOCK), {
+    onWait: (holder) => ui?.info(`waiting for another bert-probe (pid ${holder}) writing the activation store ${dir}`),
+  })) as () => void;
+}
+
+/** Entries of a store folder other than our lock and temporary files (what makes it "not empty"). */
+export function storeFolderEntries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((e) => e !== STORE_LOCK && !isTempName(e));
 }
 
 /** True when the shard file exists and its header is whole (a renamed file always is). */

@@ -1,7 +1,7 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
-import { processAlive, writeFileAtomic } from '../util/atomic.js';
+import { acquireLock, writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
 import { hfHubCacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
@@ -104,30 +104,14 @@ function hubError(id: string, revision: string, err: unknown): InputError {
 export async function withRepoLock<T>(id: string, cacheDir: string, fn: () => Promise<T>, ui?: Ui): Promise<T> {
   const repo = repoFolder(id, cacheDir);
   mkdirSync(repo, { recursive: true });
-  const lock = join(repo, '.bert-probe-download.lock');
-  let told = false;
-  for (;;) {
-    try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(lock, 'utf8').trim() || NaN);
-      if (Number.isInteger(holder) && !processAlive(holder)) {
-        rmSync(lock, { force: true });
-        continue;
-      }
-      if (!told) ui?.info(`waiting for another bert-probe (pid ${holder}) downloading ${id}`);
-      told = true;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  const release = (await acquireLock(join(repo, '.bert-probe-download.lock'), {
+    pollMs: 500,
+    onWait: (holder) => ui?.info(`waiting for another bert-probe (pid ${holder}) downloading ${id}`),
+  })) as () => void;
   try {
     return await fn();
   } finally {
-    rmSync(lock, { force: true });
+    release();
     // a failed first download (unknown model) leaves no empty repo folder behind
     if (readdirSync(repo).length === 0) rmSync(repo, { recursive: true, force: true });
   }

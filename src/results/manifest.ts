@@ -12,7 +12,7 @@ export interface StageRecord {
   name: string;
   startedAt: string;
   seconds: number | null;
-  status: 'running' | 'ok' | 'failed';
+  status: 'running' | 'ok' | 'failed' | 'interrupted';
   error?: string;
 }
 
@@ -30,8 +30,12 @@ export interface Manifest {
   /** The command line to paste into a shell to run this again. */
   reproduce: string;
   cwd: string;
-  /** running while the run is going (or was killed), finished, failed (a stage or the command failed), unfinished (exited without finishing). */
-  status: 'running' | 'finished' | 'failed' | 'unfinished';
+  /**
+   * running while the run is going (or was killed with SIGKILL), finished, failed (a stage or
+   * the command failed), interrupted (SIGINT/SIGTERM: `interrupted` says the signal and stage),
+   * unfinished (exited without finishing).
+   */
+  status: 'running' | 'finished' | 'failed' | 'interrupted' | 'unfinished';
   startedAt: string;
   finishedAt: string | null;
   seconds: number | null;

@@ -1,7 +1,10 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { cpus, platform, release, arch } from 'node:os';
 import { join, resolve, basename } from 'node:path';
-import { tempPathFor, writeFileAtomic, writeJsonAtomic, isTempName } from '../util/atomic.js';
+import { createHash } from 'node:crypto';
+import { acquireLock, processAlive, tempPathFor, writeFileAtomic, writeJsonAtomic, isTempName } from '../util/atomic.js';
+import { faultPoint, onInterrupt, SIGNAL_EXIT, type InterruptSignal } from '../util/interrupt.js';
+import { stableJson } from '../extract/store.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { toCsv, type Cell } from './csv.js';
@@ -39,6 +42,32 @@ export interface ResultSetOptions {
   ui: Ui;
   /** --json: print summary.json on stdout at finish (and nothing else there). */
   json?: boolean;
+  /**
+   * --resume: continue an unfinished run (with --out, that folder; without, the newest
+   * unfinished results/<command>-<model>-<data>-* folder). A rerun with the same --out resumes
+   * without it.
+   */
+  resume?: boolean;
+  /**
+   * What must be equal for finished units of an earlier run to be reused (model weights, data
+   * hashes, seed, probe options). Recorded in the manifest as a hash.
+   */
+  identity?: Record<string, unknown>;
+}
+
+/** A finished unit of work (one probe on one layer, a baseline): its rows and prediction records. */
+export interface UnitPayload {
+  rows: Record<string, unknown>[];
+  records: unknown[];
+}
+
+/** Manifest statuses a rerun may continue from (a live `running` one is another process's). */
+const RESUMABLE = new Set(['interrupted', 'failed', 'unfinished', 'running']);
+const RUN_LOCK = '.bert-probe-run.lock';
+const UNITS_DIR = 'units';
+
+function identityHash(identity: Record<string, unknown> | undefined): string | null {
+  return identity ? createHash('sha256').update(stableJson(identity)).digest('hex').slice(0, 16) : null;
 }
 
 /** Turn a model or data id (hub id, path, random:CONFIG) into a short file-name-safe part. */
@@ -107,10 +136,21 @@ export class ResultSet {
   private readonly written = new Set<string>();
   private readonly figures = new Map<string, { record: FigureRecord; done: Promise<void>; error?: unknown }>();
   private finished = false;
+  /** Set once report.html is written: nothing of the run is left to interrupt. */
+  private completed = false;
+  private readonly identity: string | null;
+  /** Units finished in this run or reused from the run it resumes, in the order the command met them. */
+  private readonly units = new Map<string, UnitPayload>();
+  private readonly resuming: boolean;
+  private readonly removeInterruptHook: () => void;
+  private releaseRunLock: (() => void) | undefined;
 
   /** Use createResultSet. */
-  constructor(dir: string, opts: ResultSetOptions) {
+  constructor(dir: string, opts: ResultSetOptions, resumedFrom?: Manifest, runLock?: () => void) {
     this.dir = dir;
+    this.identity = identityHash(opts.identity);
+    this.resuming = Boolean(resumedFrom);
+    this.releaseRunLock = runLock;
     this.ui = opts.ui;
     this.json = opts.json ?? Boolean(opts.ui.opts.json);
     this.t0 = performance.now();
@@ -138,15 +178,95 @@ export class ResultSet {
       versions: collectVersions(),
       platform: { os: platform(), release: release(), arch: arch(), cpus: cpus().length },
       environment,
+      pid: process.pid,
+      runIdentity: this.identity,
+      ...(resumedFrom
+        ? { resumedFrom: { startedAt: resumedFrom.startedAt, status: resumedFrom.status, ...(resumedFrom.interrupted ? { interrupted: resumedFrom.interrupted } : {}) } }
+        : {}),
     };
     this.saveManifest();
     open.add(this);
     installExitHook();
+    this.removeInterruptHook = onInterrupt((signal) => this.markInterrupted(signal));
+  }
+
+  private unitPath(key: string): string {
+    const safe = key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+    return this.file(join(UNITS_DIR, `${safe}-${createHash('sha256').update(key).digest('hex').slice(0, 8)}.json`));
+  }
+
+  /**
+   * The rows and records of unit `key` when this run resumes one that finished it (same
+   * identity); undefined when the unit has to be computed. The runner calls this before each
+   * unit and skips the unit when it returns something.
+   */
+  resumed(key: string): UnitPayload | undefined {
+    if (this.units.has(key)) return this.units.get(key);
+    if (!this.resuming) return undefined;
+    const p = this.unitPath(key);
+    if (!existsSync(p)) return undefined;
+    let saved: { key?: string; identity?: string | null } & Partial<UnitPayload>;
+    try {
+      saved = JSON.parse(readFileSync(p, 'utf8')) as typeof saved;
+    } catch {
+      return undefined; // unreadable: compute it again
+    }
+    if (saved.key !== key || saved.identity !== this.identity || !Array.isArray(saved.rows) || !Array.isArray(saved.records)) return undefined;
+    const payload = { rows: saved.rows, records: saved.records };
+    this.units.set(key, payload);
+    this.manifest.resumedUnits = [...((this.manifest.resumedUnits as string[] | undefined) ?? []), key];
+    this.saveManifest();
+    return payload;
+  }
+
+  /**
+   * Record that unit `key` is finished: its rows and prediction records are written to
+   * units/<key>.json (atomically), so an interrupted run loses nothing finished and a rerun
+   * skips it.
+   */
+  checkpoint(key: string, payload: UnitPayload): void {
+    this.units.set(key, payload);
+    writeFileAtomic(this.unitPath(key), JSON.stringify({ key, identity: this.identity, rows: payload.rows, records: payload.records }, jsonReplacer) + '\n');
+    this.manifest.unitsFinished = this.units.size;
+    this.saveManifest();
+  }
+
+  /**
+   * @internal SIGINT/SIGTERM: results.csv and predictions.jsonl of the finished units, the
+   * manifest marked `interrupted` with the signal and the stage that was running, exit code
+   * 130/143, and one line saying how to continue.
+   */
+  markInterrupted(signal: InterruptSignal): void {
+    if (this.completed) return;
+    open.delete(this);
+    const stage = [...this.manifest.stages].reverse().find((st) => st.status === 'running');
+    if (stage) stage.status = 'interrupted';
+    const rows = [...this.units.values()].flatMap((u) => u.rows);
+    const records = [...this.units.values()].flatMap((u) => u.records);
+    try {
+      if (this.manifest.columns && rows.length) this.writeRows(rows as Record<string, Cell>[], this.manifest.columns, this.manifest.columnDescriptions);
+      if (records.length) this.writePredictions(records);
+    } catch {
+      /* keep going: the manifest below is what matters most */
+    }
+    this.manifest.status = 'interrupted';
+    const where = stage?.name ?? (this.finished ? 'write results' : null);
+    this.manifest.interrupted = { signal, stage: where, at: new Date().toISOString(), unitsFinished: this.units.size };
+    this.manifest.finishedAt = new Date().toISOString();
+    this.manifest.seconds = Number(((performance.now() - this.t0) / 1000).toFixed(3));
+    this.manifest.exitCode = SIGNAL_EXIT[signal];
+    this.saveManifest();
+    this.releaseRunLock?.();
+    this.ui.error(
+      `interrupted${where ? ` during '${where}'` : ''}: ${this.units.size} finished unit(s) kept in ${this.dir}` +
+        ` (manifest.json says interrupted). Run the same command with --out ${this.dir} (or --resume) to continue.`,
+    );
   }
 
   /** @internal Called at process exit for a run that never reached finish(). */
   markAbandoned(exitCode: number): void {
     open.delete(this);
+    this.releaseRunLock?.();
     try {
       if (this.manifest.status === 'running') this.manifest.status = exitCode ? 'failed' : 'unfinished';
       this.manifest.finishedAt = new Date().toISOString();
@@ -189,6 +309,7 @@ export class ResultSet {
     this.saveManifest();
     const t = performance.now();
     try {
+      await faultPoint(`stage:${name}`);
       const out = await fn();
       rec.status = 'ok';
       return out;
@@ -229,11 +350,13 @@ export class ResultSet {
     const tmp = tempPathFor(path);
     const fd = openSync(tmp, 'w');
     let count = 0;
+    let total = 0;
     try {
       let buf: string[] = [];
       let size = 0;
       const flush = () => {
         const b = Buffer.from(buf.join(''), 'utf8');
+        total += b.byteLength;
         let off = 0;
         while (off < b.byteLength) off += writeSync(fd, b, off, b.byteLength - off);
         buf = [];
@@ -253,6 +376,8 @@ export class ResultSet {
     } catch (err) {
       closeSync(fd);
       rmSync(tmp, { force: true });
+      if (err && typeof err === 'object') (err as { bytesNeeded?: number; path?: string }).bytesNeeded = total;
+      if (err && typeof err === 'object' && !(err as { path?: string }).path) (err as { path?: string }).path = path;
       throw err;
     }
     renameSync(tmp, path);
@@ -314,30 +439,76 @@ export class ResultSet {
     this.manifest.finishedAt = new Date().toISOString();
     this.manifest.seconds = Number(((performance.now() - this.t0) / 1000).toFixed(3));
     this.track('report.html');
+    await faultPoint('results');
     this.saveManifest();
     writeReport(this.dir);
+    this.completed = true;
+    this.removeInterruptHook();
+    rmSync(this.file(UNITS_DIR), { recursive: true, force: true }); // everything is in results.csv / predictions.jsonl now
+    this.releaseRunLock?.();
+    this.releaseRunLock = undefined;
 
     if (this.json) {
-      process.stdout.write(summaryText);
-    } else if (!this.ui.quiet) {
-      if (this.ui.tty) {
-        const t = table ?? (() => {
-          const flat = flattenScalars(summary);
-          return { columns: ['key', 'value'], rows: Object.entries(flat).map(([key, value]) => ({ key, value })) };
-        })();
-        if (t.rows.length) this.ui.info('\n' + formatTable(t.columns, t.rows, 30) + '\n');
-      }
-      this.ui.info(`results: ${this.dir}${this.ui.tty ? `\nreport:  ${join(this.dir, 'report.html')}` : ''}`);
+      // For pipelines: where the results went (issue 15 item 7).
+      process.stdout.write(JSON.stringify({ ...summary, out: this.dir }, jsonReplacer, 2) + '\n');
+    } else if (!this.ui.quiet && this.ui.tty) {
+      const t = table ?? (() => {
+        const flat = flattenScalars(summary);
+        return { columns: ['key', 'value'], rows: Object.entries(flat).map(([key, value]) => ({ key, value })) };
+      })();
+      if (t.rows.length) this.ui.info('\n' + formatTable(t.columns, t.rows, 30) + '\n');
     }
+    // The last line on stderr names the folder (unless --quiet), also with --json.
+    if (!this.ui.quiet) this.ui.info(`${this.ui.tty ? `report:  ${join(this.dir, 'report.html')}\n` : ''}results: ${this.dir}`);
   }
 }
 
-function isNonEmptyDir(dir: string): boolean {
+/** Entries of a results folder other than a run lock and temporary files. */
+function folderEntries(dir: string): string[] {
   try {
-    return readdirSync(dir).length > 0;
+    return readdirSync(dir).filter((e) => e !== RUN_LOCK && !isTempName(e));
   } catch {
-    return false;
+    return [];
   }
+}
+
+function readManifestOrNull(dir: string): Manifest | null {
+  try {
+    return readManifest(join(dir, 'manifest.json'));
+  } catch {
+    return null;
+  }
+}
+
+/** One writer per results folder: a second run given the same --out while one runs is refused. */
+async function lockRunFolder(dir: string, given: string): Promise<() => void> {
+  const got = await acquireLock(join(dir, RUN_LOCK), { wait: false });
+  if (typeof got === 'function') return got;
+  throw new InputError(`results folder ${given} is in use by another bert-probe (pid ${got.holder})`, {
+    file: given,
+    expected: 'a results folder no other run is writing',
+    found: `a live run (pid ${got.holder})`,
+    fix: 'wait for it to finish, or choose another --out',
+  });
+}
+
+/** Whether `prev` (the manifest in a folder) is an earlier, unfinished run of this one. */
+function resumable(prev: Manifest | null, opts: ResultSetOptions): { ok: true } | { ok: false; why: string } {
+  if (!prev) return { ok: false, why: 'it holds no manifest.json of an earlier run' };
+  if (prev.command !== opts.command) return { ok: false, why: `it holds a '${prev.command}' run` };
+  if (prev.status === 'finished') return { ok: false, why: 'it holds a finished run' };
+  if (!RESUMABLE.has(prev.status)) return { ok: false, why: `its run is ${prev.status}` };
+  if (prev.status === 'running' && typeof prev.pid === 'number' && prev.pid !== process.pid && processAlive(prev.pid)) return { ok: false, why: `its run is still going (pid ${prev.pid})` };
+  const want = identityHash(opts.identity);
+  if ((prev.runIdentity ?? null) !== want) return { ok: false, why: 'it was run with another model, data, seed or probe options' };
+  return { ok: true };
+}
+
+/** The newest unfinished results/<command>-<model>-<data>-* folder this run can continue. */
+function findResumable(root: string, stem: string, opts: ResultSetOptions): string | undefined {
+  if (!existsSync(root)) return undefined;
+  const candidates = readdirSync(root).filter((n) => n.startsWith(stem + '-')).sort().reverse();
+  return candidates.map((n) => join(root, n)).find((d) => resumable(readManifestOrNull(d), opts).ok);
 }
 
 /**
@@ -346,6 +517,7 @@ function isNonEmptyDir(dir: string): boolean {
  */
 export async function createResultSet(opts: ResultSetOptions): Promise<ResultSet> {
   let dir: string;
+  let resumedFrom: Manifest | undefined;
   if (opts.out !== undefined && opts.out !== '') {
     dir = resolve(opts.out);
     if (existsSync(dir)) {
@@ -357,35 +529,56 @@ export async function createResultSet(opts: ResultSetOptions): Promise<ResultSet
           fix: 'choose another --out path',
         });
       }
-      if (isNonEmptyDir(dir)) {
-        if (!opts.force) {
+    }
+    mkdirSync(dir, { recursive: true });
+    const unlock = await lockRunFolder(dir, opts.out);
+    try {
+      const entries = folderEntries(dir);
+      if (entries.length && opts.force) {
+        clearPreviousRun(dir);
+      } else if (entries.length) {
+        const prev = readManifestOrNull(dir);
+        const r = resumable(prev, opts);
+        if (!r.ok) {
           throw new InputError(`results folder ${opts.out} already exists and is not empty`, {
             file: opts.out,
-            expected: 'a new or empty folder (results are never overwritten silently)',
-            found: `${readdirSync(dir).length} entries, e.g. ${readdirSync(dir).slice(0, 3).join(', ')}`,
+            expected: 'a new or empty folder, or the folder of an interrupted run of this same command (results are never overwritten silently)',
+            found: `${r.why}: ${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}`,
             fix: 'choose another --out, remove the folder, or add --force to overwrite it',
           });
         }
-        clearPreviousRun(dir);
+        resumedFrom = prev!;
+        opts.ui.info(`resuming the ${prev!.status} run in ${dir} (started ${prev!.startedAt}): finished units are reused`);
+      } else if (opts.resume) {
+        throw new InputError(`nothing to resume in ${opts.out}`, { file: opts.out, expected: 'the folder of an interrupted run', found: 'an empty folder', fix: 'drop --resume to start a new run there' });
       }
+    } catch (err) {
+      unlock();
+      throw err;
     }
-    mkdirSync(dir, { recursive: true });
-  } else {
-    const root = resolve('results');
-    mkdirSync(root, { recursive: true });
-    const stem = `${sanitizeId(opts.command)}-${sanitizeId(opts.modelId)}-${sanitizeId(opts.dataId)}-${utcStamp()}`;
-    for (let i = 1; ; i++) {
-      const candidate = join(root, i === 1 ? stem : `${stem}-${i}`);
-      try {
-        mkdirSync(candidate); // not recursive: fails if another run took the name this second
-        dir = candidate;
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 1000) throw err;
-      }
+    return new ResultSet(dir, opts, resumedFrom, unlock);
+  }
+  const root = resolve('results');
+  mkdirSync(root, { recursive: true });
+  const stem = `${sanitizeId(opts.command)}-${sanitizeId(opts.modelId)}-${sanitizeId(opts.dataId)}`;
+  if (opts.resume) {
+    const found = findResumable(root, stem, opts);
+    if (!found) {
+      throw new InputError('nothing to resume', { file: root, expected: `an interrupted ${stem}-* folder of this same command, model, data and options`, found: 'none', fix: 'drop --resume to start a new run, or pass the folder with --out' });
+    }
+    return createResultSet({ ...opts, out: found, resume: true });
+  }
+  for (let i = 1; ; i++) {
+    const candidate = join(root, i === 1 ? `${stem}-${utcStamp()}` : `${stem}-${utcStamp()}-${i}`);
+    try {
+      mkdirSync(candidate); // not recursive: fails if another run took the name this second
+      dir = candidate;
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 1000) throw err;
     }
   }
-  return new ResultSet(dir, opts);
+  return new ResultSet(dir, opts, undefined, (await acquireLock(join(dir, RUN_LOCK))) as () => void);
 }
 
 /**
@@ -403,4 +596,5 @@ function clearPreviousRun(dir: string): void {
   for (const name of readdirSync(dir)) {
     if ((known.has(name) || isTempName(name)) && !name.includes('/') && statSync(join(dir, name)).isFile()) rmSync(join(dir, name), { force: true });
   }
+  rmSync(join(dir, UNITS_DIR), { recursive: true, force: true });
 }

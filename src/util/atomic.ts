@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
 
@@ -19,7 +19,12 @@ export function isTempName(name: string): boolean {
 export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (err) {
+    throw withBytesNeeded(err, data, path);
+  }
   try {
     const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
     for (const part of parts) {
@@ -30,10 +35,21 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    throw err;
+    throw withBytesNeeded(err, data, path);
   }
   closeSync(fd);
   renameSync(tmp, path);
+}
+
+/** Attach the size being written to a write error (util/fs-errors.ts says it on ENOSPC). */
+function withBytesNeeded(err: unknown, data: string | Uint8Array | readonly Uint8Array[], path: string): unknown {
+  if (err && typeof err === 'object') {
+    const e = err as { path?: string };
+    if (!e.path || isTempName(basename(e.path))) e.path = path; // name the file the user will look for, not our temporary name
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Uint8Array ? data.byteLength : data.reduce((a, b) => a + b.byteLength, 0);
+    (err as { bytesNeeded?: number }).bytesNeeded = bytes;
+  }
+  return err;
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
@@ -50,5 +66,71 @@ export function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Locks held by this process, removed at exit (also on SIGINT/SIGTERM, which exit through
+ * process.exit) so a stopped run never blocks the next one.
+ */
+const heldLocks = new Set<string>();
+let lockExitHook = false;
+
+/**
+ * An exclusive-create lock file holding our pid, for one writer at a time (the Hub download
+ * lock, an activation store, a results folder). A lock whose process is gone is taken over;
+ * a live holder is waited for (`wait`), or the call returns its pid (`wait: false`).
+ * Returns a release function, or `{ holder }` when not waiting and another process holds it.
+ */
+export async function acquireLock(lock: string, opts: { wait?: boolean; onWait?: (holder: number) => void; pollMs?: number } = {}): Promise<(() => void) | { holder: number }> {
+  mkdirSync(dirname(lock), { recursive: true });
+  let told = false;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      try {
+        writeSync(fd, String(process.pid));
+      } finally {
+        closeSync(fd);
+      }
+      heldLocks.add(lock);
+      if (!lockExitHook) {
+        lockExitHook = true;
+        process.on('exit', () => {
+          for (const l of heldLocks) rmSync(l, { force: true });
+        });
+      }
+      return () => {
+        heldLocks.delete(lock);
+        rmSync(lock, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = NaN;
+      try {
+        holder = Number(readFileSync(lock, 'utf8').trim() || NaN);
+      } catch {
+        continue; // released between our open and read
+      }
+      // A lock file without a pid is one being written this instant, or left by a crash
+      // between create and write: treat an empty one older than a poll as stale.
+      const emptyAndOld = !Number.isInteger(holder) && Date.now() - mtimeMs(lock) > 2000;
+      if ((Number.isInteger(holder) && !processAlive(holder)) || emptyAndOld) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (opts.wait === false && Number.isInteger(holder)) return { holder };
+      if (!told && Number.isInteger(holder)) opts.onWait?.(holder);
+      told = true;
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 200));
+    }
+  }
+}
+
+function mtimeMs(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
   }
 }
