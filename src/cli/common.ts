@@ -1,6 +1,9 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { exitCodeOf, InputError } from '../util/errors.js';
+import { DEFAULT_MODEL, isOffline } from '../model/resolve.js';
 import { Ui } from '../util/ui.js';
+
+export { DEFAULT_MODEL, isOffline };
 
 /**
  * Options every command shares (DESIGN.md), defined once. Commands that run a model call
@@ -31,7 +34,6 @@ export interface RunOptions {
 
 export type CommonOptions = OutputOptions & ModelOptions & RunOptions;
 
-export const DEFAULT_MODEL = 'bert-base-uncased';
 
 export function positiveInt(name: string) {
   return (value: string): number => {
@@ -74,9 +76,6 @@ export function addRunOptions(cmd: Command): Command {
     .option('--force', 'write into an existing non-empty --out folder');
 }
 
-export function isOffline(opts: { offline?: boolean }): boolean {
-  return Boolean(opts.offline) || process.env.HF_HUB_OFFLINE === '1' || process.env.BERT_PROBE_OFFLINE === '1';
-}
 
 /**
  * Wrap a command's action: one Ui per run, errors printed as the user needs them (no stack

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Corpus } from '../corpus/types.js';
 import type { Engine, LoadedModel } from '../model/types.js';
-import type { ProbeNeeds } from '../probes/types.js';
+import type { ActivationRequest } from './request.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { Ui } from '../util/ui.js';
@@ -30,7 +30,7 @@ export interface ExtractOptions {
    */
   engine: Engine | (() => Promise<Engine>);
   corpus: Corpus;
-  needs: ProbeNeeds;
+  needs: ActivationRequest;
   pooling?: Pooling;
   dtype?: 'float32' | 'float16';
   batchSize?: number;
