@@ -62,7 +62,7 @@ export function register(program: Command): void {
   withExample(cmd, 'bert-probe extract --model bert-base-uncased --data ewt:dev --layers all --attention');
   cmd.action(action(async (ui, opts: ExtractCliOptions) => {
     const offline = isOffline(opts);
-    const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
+    const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.modelSeed, ui });
     if (model.source.randomInit) ui.info(`model ${model.source.id}: random-init control`);
     const L = model.config.numHiddenLayers;
     const layers = parseLayersOrNone(opts.layers, L);
