@@ -80,7 +80,7 @@ export function register(program: Command): void {
       ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
         model, engine: getEngine, corpus,
-        needs: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
+        request: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
         pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
       const used = engine as Engine | undefined;

@@ -140,7 +140,7 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
       try {
         const out: Partial<Record<'train' | 'dev' | 'test', ActivationStore>> = {};
         for (const k of ['train', 'dev', 'test'] as const) {
-          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], needs: { layers, attentionLayers: [] }, batchSize: opts.batchSize, ui });
+          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request: { layers, attentionLayers: [] }, batchSize: opts.batchSize, ui });
         }
         return out as Record<'train' | 'dev' | 'test', ActivationStore>;
       } finally {
