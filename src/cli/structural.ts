@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('--dev-split <name>', 'split to select the epoch on (default: dev)')
     .option('--eval-split <name>', 'split to report on (default: test)')
     .addOption(new Option('--head-rules <scheme>', 'head rules for constituency treebanks (ptb)').choices(['stanford', 'collins']))
-    .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension)').choices([...FORMATS]));
+    .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension, then the content)').choices([...FORMATS]));
   addModelOptions(cmd);
   addProbeRunOptions(cmd);
   addRunOptions(cmd);

@@ -24,7 +24,7 @@ import { extractActivations } from '../extract/pipeline.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
 import { openStore, type ActivationStore } from '../extract/store.js';
 import { createEngine } from '../model/engine.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, peekConfig } from '../model/load.js';
 import { isOffline } from '../model/resolve.js';
 import { writeSafetensors } from '../model/safetensors.js';
 import type { BertConfig, LoadedModel } from '../model/types.js';
@@ -121,7 +121,9 @@ function storeSource(store: ActivationStore): ActivationSource {
     numHeads: store.numHeads,
     layers: store.layers,
     attentionLayers: store.attentionLayers,
+    rawAttentionLayers: store.rawAttentionLayers,
     wordCounts: store.wordCounts,
+    hasPieces: false,
     description: { kind: 'store', dirs: store.dirs },
     async readWords(layer, sentences) {
       if (!cached || cached.layer !== layer) {
@@ -141,8 +143,13 @@ function storeSource(store: ActivationStore): ActivationSource {
       }
       return out;
     },
+    readPieces: () => Promise.reject(new Error('piece-level reads need the store engineer\'s ActivationSource')),
     readAttention: (layer, sentence) => store.readAttention(layer, sentence),
+    readRawAttention: (layer, sentence) => store.readRawAttention(layer, sentence),
     hasAttention: (sentence) => store.hasAttention(sentence),
+    close: async () => {
+      cached = null;
+    },
   };
 }
 
@@ -264,7 +271,12 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
   const seeds = opts.seeds ?? 1;
   const modelSeed = opts.modelSeed ?? DEFAULT_MODEL_SEED;
 
-  // 1. Data (before the model: a bad corpus fails fast).
+  // Cheap checks first (issue 15): the units (e.g. --layers) against the config, then the data,
+  // both before the model builds.
+  const peeked = peekConfig(opts.model, opts.revision);
+  if (peeked) family.units(opts, peeked);
+
+  // 1. Data.
   const raw = await loadSplits(opts.data, {
     offline,
     ui,
@@ -345,7 +357,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
       rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
       try {
-        for (const k of SPLITS) out[k] = storeSource(await extractActivations({ model: m, engine, corpus: corpora[k], needs: request, batchSize: opts.batchSize, ui }));
+        for (const k of SPLITS) out[k] = storeSource(await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui }));
       } finally {
         await engine.dispose();
       }
