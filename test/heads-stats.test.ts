@@ -193,3 +193,55 @@ test('attention pairs: one per arc (dependent, head), seeded negatives never lin
   // i→j = word 0 → word 1 = position 1 → 2: 12; reversed: 21.
   assert.deepEqual([...out], [12, 112, 1012, 1112, 21, 121, 1021, 1121]);
 });
+
+test('one heads pass over planted attention: the planted head finds every arc, offsets and statistics computed, both levels', async () => {
+  const { plantedSentences, plantedAttention } = await import('./heads-planted.js');
+  const { FakeTokenizer } = await import('./extract-fakes.js');
+  const { headsPass, bestForRelation } = await import('../src/probes/heads-compute.js');
+  const sentences = plantedSentences(25, 3);
+  const tok = new FakeTokenizer(3);
+  const H = 3;
+  const att = plantedAttention(sentences, tok, 2, H, { 2: [1] }, 9);
+  const reader = (raw: boolean) => ({
+    numHeads: H,
+    attentionLayers: raw ? [] : [1, 2],
+    rawAttentionLayers: raw ? [1, 2] : [],
+    hasAttention: (s: number) => s !== 4, // one sentence "too long": skipped
+    readAttention: async (l: number, s: number) => ({ data: att.word[s]![l - 1]!, shape: [H, sentences[s]!.words.length + 2, sentences[s]!.words.length + 2] }),
+    ...(raw ? { readRawAttention: async (l: number, s: number) => ({ data: att.raw[s]![l - 1]!, shape: [H, att.tokens[s]!.length, att.tokens[s]!.length] }) } : {}),
+  });
+  for (const raw of [true, false]) {
+    const pass = await headsPass(sentences, reader(raw), tok, { layers: [1, 2], fromPieces: 'mean', distanceSentences: 5, seed: 1 });
+    assert.equal(pass.level, raw ? 'piece' : 'word');
+    assert.equal(pass.skipped.noAttention, 1);
+    assert.equal(pass.sentencesScored, 24);
+    const kept = sentences.filter((_, i) => i !== 4);
+    const words = kept.reduce((a, s) => a + s.words.length, 0);
+    const roots = kept.length;
+    const planted = pass.predictors.findIndex((p) => p.layer === 2 && p.head === 2 && p.direction === 'dep->head');
+    assert.equal(pass.counts.total.get('all'), words);
+    assert.equal(pass.counts.accuracy('all', planted), (words - roots) / words, 'every non-root word found');
+    for (const r of ['nsubj', 'obj', 'det', 'amod', 'punct']) {
+      assert.equal(pass.counts.accuracy(r, planted), 1, r);
+      assert.equal(bestForRelation(pass, r).head, planted, `best head for ${r}`);
+    }
+    assert.equal(pass.counts.accuracy('root', planted), 0, 'a head never predicts ROOT');
+    assert.equal(pass.predictors.filter((p) => p.offset !== null).length, 6);
+    if (raw) {
+      assert.equal(pass.surface!.length, 2);
+      const s = pass.surface![1]!;
+      // Planted head: most of each word row's mass goes to a word's first piece or [SEP] — never to itself in a one-piece word.
+      assert.ok(s.attention.sep[1]! > 0 && s.attention.sep[1]! < 1);
+      assert.ok(s.entropy[1]! < s.entropy[0]!, 'the planted head is sharper than the noise heads');
+      const lnP = kept.map((x) => Math.log(tok.encodeWords(x.words).tokens.length));
+      close(s.uniformEntropy, lnP.reduce((a, b) => a + b) / lnP.length, 1e-9, 'uniform');
+    } else assert.equal(pass.surface, null);
+    assert.equal(pass.distances!.sentences, 5);
+    assert.equal(pass.distances!.points.length, 6);
+    const D = pass.distances!.matrix;
+    // The planted head (index 1·3 + 1 = 4) is farther from the noise heads than they are from each other.
+    assert.ok(D[4 * 6 + 3]! > D[0 * 6 + 1]!, `${D[4 * 6 + 3]} > ${D[1]}`);
+  }
+  await assert.rejects(headsPass(sentences, reader(false), tok, { layers: [1, 2], fromPieces: 'first', distanceSentences: 0, seed: 1 }), /needs piece-level/);
+  await assert.rejects(headsPass(sentences, reader(false), tok, { layers: [3], fromPieces: 'mean', distanceSentences: 0, seed: 1 }), /no attention for layer 3/);
+});
