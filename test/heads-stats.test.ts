@@ -245,3 +245,51 @@ test('one heads pass over planted attention: the planted head finds every arc, o
   await assert.rejects(headsPass(sentences, reader(false), tok, { layers: [1, 2], fromPieces: 'first', distanceSentences: 0, seed: 1 }), /needs piece-level/);
   await assert.rejects(headsPass(sentences, reader(false), tok, { layers: [3], fromPieces: 'mean', distanceSentences: 0, seed: 1 }), /no attention for layer 3/);
 });
+
+test('classification report, majority baseline and argmax equal hand computation', async () => {
+  const { classificationReport, majorityBaseline, argmaxRows } = await import('../src/probes/classification.js');
+  // gold:  a a b b c, -1 (unseen) ; predicted: a b b b a, c
+  const r = classificationReport([0, 0, 1, 1, 2, -1], [0, 1, 1, 1, 0, 2], ['a', 'b', 'c']);
+  assert.equal(r.correct, 3);
+  assert.equal(r.accuracy, 3 / 6);
+  assert.equal(r.unseen, 1);
+  assert.deepEqual(r.confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 0]]);
+  const [a, b, c] = r.perClass;
+  assert.deepEqual([a!.precision, a!.recall, a!.support], [1 / 2, 1 / 2, 2]);
+  assert.deepEqual([b!.precision, b!.recall], [2 / 3, 1]);
+  close(b!.f1, (2 * (2 / 3) * 1) / (2 / 3 + 1), 1e-12);
+  assert.deepEqual([c!.precision, c!.recall, c!.f1, c!.predicted], [0, 0, 0, 1]);
+  close(r.macroF1, (0.5 + 0.8 + 0) / 3, 1e-12);
+  assert.deepEqual(majorityBaseline([1, 1, 0], [1, 0, 1, 1], 2), { label: 1, accuracy: 3 / 4 });
+  assert.deepEqual([...argmaxRows([0, 2, 1, 5, 5, 0], 3)], [1, 0]);
+});
+
+test('Attn-only parser feeds: maps, transposes, the ROOT features and padding', async () => {
+  const { parserFeeds, parserMapCount, parserPredictions, parserUas } = await import('../src/probes/attn-parser.js');
+  // One layer, one head; sentence A has 2 words (G = 4), B has 1 word (G = 3).
+  const mA = Float32Array.from({ length: 16 }, (_, x) => x); // value = 4·row + col
+  const mB = Float32Array.from({ length: 9 }, (_, x) => 100 + x);
+  const batch = [
+    { n: 2, maps: [mA], heads: [2, 0], scored: [true, true] },
+    { n: 1, maps: [mB], heads: [0], scored: [false] },
+  ];
+  assert.equal(parserMapCount(1, 1, true), 2);
+  const { feeds, count } = parserFeeds(batch, 1, true);
+  assert.equal(count, 3);
+  assert.deepEqual(feeds.words!.dims, [2, 2, 2, 2]);
+  // A: words[i][j] = (A[i+1][j+1], A[j+1][i+1]): (0,1) → (6, 9)
+  const w = feeds.words!.data as Float32Array;
+  assert.deepEqual([...w.slice(0, 8)], [5, 5, 6, 9, 9, 6, 10, 10]);
+  // ROOT features of A's word 0: cls = A[1][0] = 4, sep = A[1][3] = 7; transposed: A[0][1] = 1, A[3][1] = 13.
+  assert.deepEqual([...(feeds.cls!.data as Float32Array).slice(0, 2)], [4, 1]);
+  assert.deepEqual([...(feeds.sep!.data as Float32Array).slice(0, 2)], [7, 13]);
+  // B is padded: its second word and its candidate 2 are masked; targets weigh 1/3 each.
+  const mask = [...(feeds.mask!.data as Float32Array)];
+  assert.deepEqual(mask.slice(0, 6), [0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(mask.slice(6), [0, 0, -1e9, -1e9, -1e9, -1e9]);
+  const t = [...(feeds.target!.data as Float32Array)];
+  assert.deepEqual(t.map((v) => Math.round(v * 3)), [0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0]);
+  const preds = parserPredictions(Float32Array.from([0, 1, 5, 9, 0, 0, 3, 1, 0, 0, 0, 0]), batch);
+  assert.deepEqual(preds.map((p) => [...p]), [[2, 0], [0]]);
+  assert.deepEqual(parserUas(preds, batch), { correct: 2, total: 2 });
+});
