@@ -24,6 +24,8 @@ export interface CheckSpec {
   wrt: Record<string, { dims: number[]; shape?: Dim[]; range?: [number, number]; data?: ArrayLike<number> }>;
   /** Other feeds (indices, masks, conditions, fixed data), by name, with their declared shapes. */
   data?: Record<string, { feed: Feed; shape: Dim[]; type?: 'float' | 'int64' | 'bool' }>;
+  /** Feeds for inputs the graph declares itself (dropout masks). */
+  extraFeeds?: Record<string, Feed>;
   /** Builds the value whose weighted sum is the loss; or returns the scalar loss itself when `scalar`. */
   build: (g: AutodiffGraph, v: Record<string, Value>) => Value;
   scalar?: boolean;
@@ -59,6 +61,7 @@ export async function checkGradients(label: string, spec: CheckSpec): Promise<Re
     vals[name] = g.input(name, d.shape, d.type ?? 'float');
     feeds[name] = d.feed;
   }
+  Object.assign(feeds, spec.extraFeeds ?? {});
   const y = spec.build(g, vals);
   let loss: Value;
   if (spec.scalar) loss = y;

@@ -117,7 +117,8 @@ export class AutodiffGraph implements Graph {
   }
 
   private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    // A '/' keeps generated names apart from any input a probe declares.
+    return `ad/${hint}/${this.counter++}`;
   }
 
   private elem(t: ElemType): number {
@@ -614,6 +615,7 @@ export class AutodiffGraph implements Graph {
     const final: NodeRec[] = [];
     const needed = new Set<string>();
     for (const [key, v] of Object.entries(outputs)) {
+      if (this.declared.some((d) => d.name === key)) throw new Error(`graph output '${key}' has the name of a graph input; name it otherwise`);
       final.push({ opType: 'Identity', inputs: [this.asVal(v).name], output: key, attrs: {} });
       needed.add(v.name);
     }
