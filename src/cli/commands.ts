@@ -7,6 +7,7 @@ import { register as extract } from './extract.js';
 import { register as structural } from './structural.js';
 import { register as data } from './data.js';
 import { register as maskedLm } from './masked-lm.js';
+import { register as similar } from './similar.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -14,4 +15,4 @@ import { register as maskedLm } from './masked-lm.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, maskedLm, report, compare];
+export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, similar, maskedLm, report, compare];

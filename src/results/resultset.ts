@@ -220,6 +220,18 @@ export class ResultSet {
   }
 
   /**
+   * A second CSV table beside results.csv (e.g. `purity.csv`, `relations.csv`), written the same
+   * way; its columns are listed in the manifest under `tables`.
+   */
+  writeTable(file: string, rows: readonly Record<string, Cell>[], columns: readonly string[]): void {
+    if (!/^[\w.-]+\.csv$/.test(file) || file === 'results.csv') throw new RuntimeFailure(`bad table file name ${file}`);
+    writeFileAtomic(this.file(file), toCsv(rows, columns));
+    this.track(file);
+    this.manifest.tables = { ...(this.manifest.tables as Record<string, string[]> | undefined), [file]: [...columns] };
+    this.saveManifest();
+  }
+
+  /**
    * Write predictions.jsonl, one JSON value per line, streamed to a temporary file (so it may
    * be larger than memory) and renamed into place when complete. Typed arrays become arrays.
    * Each call replaces the file.
