@@ -8,6 +8,7 @@ import { register as structural } from './structural.js';
 import { register as data } from './data.js';
 import { register as maskedLm } from './masked-lm.js';
 import { register as similar } from './similar.js';
+import { register as senses } from './senses.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -15,4 +16,4 @@ import { register as similar } from './similar.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, similar, maskedLm, report, compare];
+export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, senses, similar, maskedLm, report, compare];
