@@ -11,6 +11,7 @@
  * - the training sentences shuffled every epoch, in batches (of 20 sentences for the probe).
  */
 import type * as TfTypes from '@tensorflow/tfjs';
+import type { CompiledProbe, Feed } from './probe-model.js';
 
 /** The tfjs namespace in use (from selectTfjsBackend: the native binding or @tensorflow/tfjs). */
 export type Tf = typeof import('@tensorflow/tfjs');
@@ -41,11 +42,50 @@ export interface TrainerOptions<B> {
 }
 
 export interface EpochReport {
+  /** 0-based epoch (with validateEvery: 0-based validation round). */
   epoch: number;
   trainLoss: number;
   devLoss: number;
   learningRate: number;
   improved: boolean;
+  /** Optimiser steps taken so far (trainProbe). */
+  step?: number;
+  /** The select metric at this validation (trainProbe with `select`; higher is better). */
+  metric?: number;
+}
+
+/** One batch for trainProbe: the probe's feeds and the number of items its loss averages over. */
+export interface Batch {
+  feeds: Record<string, Feed>;
+  count: number;
+}
+
+/** trainProbe's options: the regimen of trainWithEarlyStopping on Float32Array parameters. */
+export interface TrainOptions {
+  probe: CompiledProbe;
+  /** Updated in place; they end holding the best validation's values. */
+  params: Float32Array[];
+  /** The caller shuffles (the reference's per-epoch order). */
+  train: (epoch: number) => AsyncIterable<Batch>;
+  dev: () => AsyncIterable<Batch>;
+  learningRate?: number;
+  /** ReduceLROnPlateau factor (0.1) and patience (0). */
+  lrFactor?: number;
+  lrPatience?: number;
+  minLearningRate?: number;
+  /** Validations without an improvement of minDelta before stopping (5; minDelta 1e-4). */
+  patience?: number;
+  minDelta?: number;
+  maxEpochs?: number;
+  /** Clip the global gradient L2 norm to this (Tenney: 5); default no clipping. */
+  gradClipNorm?: number;
+  /** Validate every this many steps; default once per epoch. */
+  validateEvery?: number;
+  /** Higher is better (e.g. dev F1); default −(dev loss). */
+  select?: (params: Float32Array[]) => Promise<number>;
+  /** Seeds the dropout masks. */
+  seed?: number;
+  onEpoch?: (e: EpochReport) => void;
 }
 
 export interface TrainResult {
