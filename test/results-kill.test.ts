@@ -14,8 +14,8 @@ import { killAndWait, startChild, waitFor } from './results-helpers.js';
  * rows and JSONL lines carry their expected count, JSON parses, SVG and HTML are closed.
  */
 function assertNoPartialFiles(dir: string): string[] {
-  // the run lock (pid inside) is taken over by the next run once its process is gone
-  const finals = readdirSync(dir).filter((f) => !isTempName(f) && f !== '.bert-probe-run.lock');
+  // the run lock (pid inside) and the ENOSPC reserve are ours; the lock is taken over by the next run once its process is gone
+  const finals = readdirSync(dir).filter((f) => !isTempName(f) && f !== '.bert-probe-run.lock' && f !== '.bert-probe-reserve');
   for (const name of finals) {
     const text = readFileSync(join(dir, name), 'utf8');
     if (name.endsWith('.json')) {

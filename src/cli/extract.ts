@@ -66,7 +66,7 @@ export function register(program: Command): void {
     const peeked = peekConfig(opts.model, opts.revision);
     if (peeked) parseLayersOrNone(opts.layers, peeked.numHiddenLayers);
     const corpus = await loadCorpus(opts.data, { split: opts.split, format: opts.format, offline, ui });
-    const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
+    const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.modelSeed, ui });
     if (model.source.randomInit) ui.info(`model ${model.source.id}: random-init control`);
     const L = model.config.numHiddenLayers;
     const layers = parseLayersOrNone(opts.layers, L);
@@ -83,7 +83,7 @@ export function register(program: Command): void {
       ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
         model, engine: getEngine, corpus,
-        needs: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
+        request: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
         pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
       const used = engine as Engine | undefined;

@@ -2,7 +2,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Corpus } from '../corpus/types.js';
 import type { Engine, LoadedModel } from '../model/types.js';
-import type { ProbeNeeds } from '../probes/types.js';
+import type { ActivationRequest } from './request.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { Ui } from '../util/ui.js';
@@ -31,7 +31,7 @@ export interface ExtractOptions {
    */
   engine: Engine | (() => Promise<Engine>);
   corpus: Corpus;
-  needs: ProbeNeeds;
+  request: ActivationRequest;
   pooling?: Pooling;
   dtype?: 'float32' | 'float16';
   batchSize?: number;
@@ -85,7 +85,7 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
 
 export async function extractWithReport(opts: ExtractOptions): Promise<{ store: ActivationStore; report: ExtractReport }> {
   const ui = opts.ui ?? new Ui({ quiet: true });
-  const { model, needs } = opts;
+  const { model, request: needs } = opts;
   let engine: Engine | undefined = typeof opts.engine === 'function' ? undefined : opts.engine;
   const getEngine = async (): Promise<Engine> => (engine ??= await (opts.engine as () => Promise<Engine>)());
   const cfg = model.config;
@@ -115,7 +115,7 @@ async function extractLocked(
   ctx: { ui: Ui; getEngine: () => Promise<Engine>; dir: string; identity: StoreIdentity; shard: { index: number; count: number } },
 ): Promise<{ store: ActivationStore; report: ExtractReport }> {
   const { ui, getEngine, dir, identity, shard } = ctx;
-  const { model, corpus, needs } = opts;
+  const { model, corpus, request: needs } = opts;
   const cfg = model.config;
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
   const batchSize = opts.batchSize ?? 16;

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, platform, release, arch } from 'node:os';
 import { join, resolve, basename } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -64,6 +64,13 @@ export interface UnitPayload {
 /** Manifest statuses a rerun may continue from (a live `running` one is another process's). */
 const RESUMABLE = new Set(['interrupted', 'failed', 'unfinished', 'running']);
 const RUN_LOCK = '.bert-probe-run.lock';
+/**
+ * 64 KiB set aside in the results folder while a run goes, given back before the last manifest
+ * write of a run that fails or is interrupted: on a full disk (ENOSPC) the manifest can still say
+ * `failed` instead of staying `running`.
+ */
+const RESERVE = '.bert-probe-reserve';
+const RESERVE_BYTES = 64 * 1024;
 const UNITS_DIR = 'units';
 
 function identityHash(identity: Record<string, unknown> | undefined): string | null {
@@ -185,6 +192,11 @@ export class ResultSet {
         : {}),
     };
     this.saveManifest();
+    try {
+      writeFileSync(this.file(RESERVE), Buffer.alloc(RESERVE_BYTES));
+    } catch {
+      rmSync(this.file(RESERVE), { force: true }); // no room even for this: nothing set aside
+    }
     open.add(this);
     installExitHook();
     this.removeInterruptHook = onInterrupt((signal) => this.markInterrupted(signal));
@@ -239,6 +251,7 @@ export class ResultSet {
   markInterrupted(signal: InterruptSignal): void {
     if (this.completed) return;
     open.delete(this);
+    rmSync(this.file(RESERVE), { force: true });
     const stage = [...this.manifest.stages].reverse().find((st) => st.status === 'running');
     if (stage) stage.status = 'interrupted';
     const rows = [...this.units.values()].flatMap((u) => u.rows);
@@ -267,6 +280,7 @@ export class ResultSet {
   markAbandoned(exitCode: number): void {
     open.delete(this);
     this.releaseRunLock?.();
+    rmSync(this.file(RESERVE), { force: true });
     try {
       if (this.manifest.status === 'running') this.manifest.status = exitCode ? 'failed' : 'unfinished';
       this.manifest.finishedAt = new Date().toISOString();
@@ -337,6 +351,20 @@ export class ResultSet {
     this.manifest.columns = [...columns];
     if (descriptions) this.manifest.columnDescriptions = { ...descriptions };
     this.manifest.rows = rows.length;
+    this.saveManifest();
+  }
+
+  /**
+   * A second CSV table beside results.csv (e.g. `purity.csv`, `relations.csv`), written the same
+   * way; its columns are listed in the manifest under `tables`.
+   */
+  writeTable(file: string, rows: readonly Record<string, Cell>[], columns: readonly string[], descriptions?: Record<string, string>): void {
+    if (!/^[\w.-]+\.csv$/.test(file) || file === 'results.csv') throw new RuntimeFailure(`bad table file name ${file} (results.csv is writeRows')`);
+    writeFileAtomic(this.file(file), toCsv(rows, columns));
+    this.track(file);
+    const tables = (this.manifest.tables ?? {}) as Record<string, { columns: string[]; rows: number; descriptions?: Record<string, string> }>;
+    tables[file] = { columns: [...columns], rows: rows.length, ...(descriptions ? { descriptions: { ...descriptions } } : {}) };
+    this.manifest.tables = tables;
     this.saveManifest();
   }
 
@@ -444,6 +472,7 @@ export class ResultSet {
     writeReport(this.dir);
     this.completed = true;
     this.removeInterruptHook();
+    rmSync(this.file(RESERVE), { force: true });
     rmSync(this.file(UNITS_DIR), { recursive: true, force: true }); // everything is in results.csv / predictions.jsonl now
     this.releaseRunLock?.();
     this.releaseRunLock = undefined;
@@ -466,7 +495,7 @@ export class ResultSet {
 /** Entries of a results folder other than a run lock and temporary files. */
 function folderEntries(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((e) => e !== RUN_LOCK && !isTempName(e));
+    return readdirSync(dir).filter((e) => e !== RUN_LOCK && e !== RESERVE && !isTempName(e));
   } catch {
     return [];
   }
