@@ -89,7 +89,7 @@ test('CLI: compare --json prints its summary.json; report DIR rebuilds report.ht
   const r = runCli(['compare', a, b, '--out', out, '--json', '--label', 'bert', '--label', 'control']);
   assert.equal(r.status, 0, r.stderr);
   const printed = JSON.parse(r.stdout);
-  assert.deepEqual(printed, JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')));
+  assert.deepEqual(printed, { ...JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')), out });
   assert.equal(printed.runs[1].label, 'control');
   // mean over matched rows: four layers (0.45 - 0.25 on average) and the shared baseline (0)
   assert.ok(Math.abs(printed.meanDiff.uuas - (4 * (0.45 - 0.25) + 0) / 5) < 1e-9, String(printed.meanDiff.uuas));
