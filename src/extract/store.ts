@@ -569,7 +569,7 @@ export class ActivationStore implements ActivationSource {
     return { part, local: sentence - part.base, global: sentence };
   }
 
-  /** A tensor's dtype, shape and absolute byte range in its file (headers cached); checks the element count when `shape` is given. */
+  /** A tensor's dtype, shape and absolute byte range in its file (headers cached); checks the shape when given. */
   private tensorInfo(path: string, name: string, shape?: number[]): { dtype: SafetensorsDtype; shape: number[]; dataStart: number; end: number } {
     let header = this.headerCache.get(path);
     if (!header) {
@@ -579,8 +579,7 @@ export class ActivationStore implements ActivationSource {
       this.headerCache.set(path, header);
     }
     const info = header.tensors.get(name);
-    const count = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
-    if (!info || (shape && count(info.shape) !== count(shape))) {
+    if (!info || (shape && info.shape.join(',') !== shape.join(','))) {
       throw new InputError(`activation shard does not hold '${name}'${shape ? ` of shape [${shape.join(', ')}]` : ''}`, { file: path, expected: shape ? `${name} [${shape.join(', ')}]` : name, found: info ? `[${info.shape.join(', ')}]` : 'no such tensor', fix: 'the store is damaged or was written for another corpus: delete the folder (or --force) and extract again' });
     }
     return { dtype: info.dtype, shape: [...info.shape], dataStart: header.dataStart + info.dataOffsets[0], end: header.dataStart + info.dataOffsets[1] };
