@@ -346,6 +346,7 @@ export class ActivationStore implements ActivationSource {
   readonly stats = { reads: 0, bytesRead: 0, largestRead: 0 };
   private readonly parts: Part[];
   private headerCache = new Map<string, SafetensorsHeader>();
+  private readonly files = new FileHandles();
 
   constructor(parts: { dir: string; index: StoreIndex; base: number }[]) {
     this.parts = parts.map((p) => {
@@ -473,6 +474,7 @@ export class ActivationStore implements ActivationSource {
   }
 
   async close(): Promise<void> {
+    this.files.closeAll();
     this.headerCache.clear();
   }
 
@@ -517,10 +519,10 @@ export class ActivationStore implements ActivationSource {
       const direct = out instanceof Int32Array ? info.dtype === 'I32' : info.dtype === 'F32';
       if (out instanceof Int32Array && !direct) throw new InputError(`activation shard tensor '${tensor}' must be I32`, { file: run.file, expected: 'I32', found: info.dtype, fix: 'write word spans as int32' });
       if (direct && LITTLE_ENDIAN) {
-        readAt(run.file, position, new Uint8Array(out.buffer, out.byteOffset + runOut * width * 4, length));
+        this.files.readAt(run.file, position, new Uint8Array(out.buffer, out.byteOffset + runOut * width * 4, length));
       } else {
         const buf = Buffer.alloc(length);
-        readAt(run.file, position, buf);
+        this.files.readAt(run.file, position, buf);
         if (out instanceof Int32Array) {
           const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
           for (let i = 0; i < run.count * width; i++) out[runOut * width + i] = dv.getInt32(i * 4, true);
@@ -558,7 +560,7 @@ export class ActivationStore implements ActivationSource {
     const file = join(part.dir, name, shardFile(k));
     const info = this.tensorInfo(file, `sentence.${local}`, shape);
     const buf = Buffer.alloc(info.end - info.dataStart);
-    readAt(file, info.dataStart, buf);
+    this.files.readAt(file, info.dataStart, buf);
     return { data: toFloat32(buf, info.dtype), shape };
   }
 
@@ -586,14 +588,35 @@ export class ActivationStore implements ActivationSource {
   }
 }
 
-/** Fill `target` from `path` at byte `position` (a positional read; throws if the file is short). */
-function readAt(path: string, position: number, target: Uint8Array): void {
-  const fd = openSync(path, 'r');
-  try {
+/**
+ * Open shard files, least recently used first out (a shuffled epoch touches every shard of every
+ * layer again and again; opening a file per read cost more than the read).
+ */
+class FileHandles {
+  private readonly open = new Map<string, number>();
+  constructor(private readonly max = 64) {}
+
+  /** Fill `target` from `path` at byte `position` (a positional read; throws if the file is short). */
+  readAt(path: string, position: number, target: Uint8Array): void {
+    let fd = this.open.get(path);
+    if (fd === undefined) {
+      if (this.open.size >= this.max) {
+        const [oldest, ofd] = this.open.entries().next().value as [string, number];
+        this.open.delete(oldest);
+        closeSync(ofd);
+      }
+      fd = openSync(path, 'r');
+    } else {
+      this.open.delete(path);
+    }
+    this.open.set(path, fd);
     const got = readInto(fd, target, position);
     if (got !== target.length) throw new InputError('activation shard is truncated', { file: path, expected: `${target.length} bytes at offset ${position}`, found: `${got}`, fix: 'delete the file and run extract again' });
-  } finally {
-    closeSync(fd);
+  }
+
+  closeAll(): void {
+    for (const fd of this.open.values()) closeSync(fd);
+    this.open.clear();
   }
 }
 
