@@ -391,6 +391,8 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     bar.stop();
   }
 
+  await family.dispose?.();
+
   // 5. Results.
   if (saver.count) rs.setManifest({ probes: { index: 'probes/index.json', files: saver.count } });
   rs.writeRows(rows as never, columns, descriptions);
