@@ -139,3 +139,24 @@ test('--model-seed sets the random-init weights; --seed does not change them', (
   assert.equal(run(['--seed', '2']), a, 'probe seed leaves the weights alone');
   assert.notEqual(run(['--seed', '1', '--model-seed', '7']), a, 'model seed changes them');
 });
+
+test('--activations: the stores a first run extracted, given back per split, give the same results without running the model', () => {
+  const first = join(tempDir(), 'run');
+  const args = ['structural', '--data', 'ptb', '--layers', '1', '--limit', '15', '--max-epochs', '2', '--seed', '4', '--quiet'];
+  let r = runCli([...args, '--model', join(fixturesDir, 'tiny-bert'), '--out', first]);
+  assert.equal(r.status, 0, r.stderr);
+  const m1 = JSON.parse(readFileSync(join(first, 'manifest.json'), 'utf8'));
+  const dirs = (k: string) => (m1.activations.sources[k].dirs ?? [m1.activations.sources[k].dir]) as string[];
+  const given = ['train', 'dev', 'test'].flatMap((k) => dirs(k).map((d) => `${k}=${d}`));
+  const second = join(tempDir(), 'run');
+  r = runCli([...args, '--model', join(fixturesDir, 'tiny-bert'), '--activations', ...given, '--out', second]);
+  assert.equal(r.status, 0, r.stderr);
+  const strip = (dir: string) => readFileSync(join(dir, 'results.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, -1).join(','));
+  assert.deepEqual(strip(second), strip(first), 'same rows (seconds aside)');
+  const m2 = JSON.parse(readFileSync(join(second, 'manifest.json'), 'utf8'));
+  assert.ok(!m2.stages.some((s: { name: string }) => s.name.startsWith('extract')), 'no extraction stage');
+  // A split left out is bad usage.
+  r = runCli([...args, '--model', join(fixturesDir, 'tiny-bert'), '--activations', given[0]!, '--out', join(tempDir(), 'run')]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /names no dev store/);
+});
