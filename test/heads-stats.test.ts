@@ -293,22 +293,3 @@ test('Attn-only parser feeds: maps, transposes, the ROOT features and padding', 
   assert.deepEqual(preds.map((p) => [...p]), [[2, 0], [0]]);
   assert.deepEqual(parserUas(preds, batch), { correct: 2, total: 2 });
 });
-
-test('ResultSet.writeTable: a second CSV beside results.csv, listed in the manifest', async () => {
-  const { createResultSet } = await import('../src/results/resultset.js');
-  const { Ui } = await import('../src/util/ui.js');
-  const { readFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tempDir } = await import('./helpers.js');
-  const out = join(tempDir(), 'run');
-  const rs = await createResultSet({ command: 'heads', modelId: 'tiny', dataId: 'x', out, argv: ['node', 'bert-probe', 'heads'], seed: 1, ui: new Ui({ quiet: true }) });
-  rs.writeRows([{ a: 1 }], ['a']);
-  rs.writeTable('relations.csv', [{ relation: 'nsubj', accuracy: 0.5 }, { relation: 'a,b', accuracy: null }], ['relation', 'accuracy'], { accuracy: 'share correct' });
-  assert.throws(() => rs.writeTable('results.csv', [], ['a']), /plain \.csv name/);
-  assert.throws(() => rs.writeTable('../x.csv', [], ['a']), /plain \.csv name/);
-  await rs.finish({});
-  assert.equal(readFileSync(join(out, 'relations.csv'), 'utf8'), 'relation,accuracy\nnsubj,0.5\n"a,b",\n');
-  const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
-  assert.ok(m.files.includes('relations.csv'));
-  assert.deepEqual(m.tables['relations.csv'], { columns: ['relation', 'accuracy'], rows: 2, columnDescriptions: { accuracy: 'share correct' } });
-});

@@ -220,21 +220,6 @@ export class ResultSet {
   }
 
   /**
-   * Write a second table beside results.csv (e.g. `relations.csv` of `heads`): the same CSV
-   * rules, its columns and descriptions recorded under `tables` in the manifest. Each call
-   * replaces the file.
-   */
-  writeTable(name: string, rows: readonly Record<string, Cell>[], columns: readonly string[], descriptions?: Record<string, string>): void {
-    if (!/^[A-Za-z0-9._-]+\.csv$/.test(name) || name === 'results.csv') throw new TypeError(`writeTable: '${name}' is not a plain .csv name other than results.csv`);
-    writeFileAtomic(this.file(name), toCsv(rows, columns));
-    this.track(name);
-    const tables = (this.manifest.tables ?? {}) as Record<string, unknown>;
-    tables[name] = { columns: [...columns], rows: rows.length, ...(descriptions ? { columnDescriptions: { ...descriptions } } : {}) };
-    this.manifest.tables = tables;
-    this.saveManifest();
-  }
-
-  /**
    * Write predictions.jsonl, one JSON value per line, streamed to a temporary file (so it may
    * be larger than memory) and renamed into place when complete. Typed arrays become arrays.
    * Each call replaces the file.
