@@ -3,6 +3,7 @@ import { FORMATS } from '../corpus/formats.js';
 import { headsFamily, type HeadsOptions } from '../probes/heads.js';
 import { runProbe } from '../probes/runner.js';
 import type { Ui } from '../util/ui.js';
+import { addSplitOptions } from './data-options.js';
 import { action, addModelOptions, addOutputOptions, addProbeRunOptions, addRunOptions, nonNegativeInt, positiveInt, withExample } from './common.js';
 
 export function register(program: Command): void {
@@ -17,11 +18,9 @@ export function register(program: Command): void {
     .option('--parser-epochs <n>', 'training epochs of the Attn-only parser (the authors: 1)', positiveInt('--parser-epochs'), 1)
     .option('--no-transpose', 'Attn-only parser: the L·H maps only, without their transposes')
     .option('--example <i>', 'index (0-based, evaluation split) of the sentence whose attention maps are drawn (default: the first of 8–20 words)', nonNegativeInt('--example'))
-    .option('--train-split <name>', 'split the parser trains on (default: train)')
-    .option('--dev-split <name>', 'split the parser is selected on (default: dev)')
-    .option('--eval-split <name>', 'split every statistic is measured on (default: test; the paper: dev)')
     .addOption(new Option('--head-rules <scheme>', 'head rules for constituency treebanks (ptb)').choices(['stanford', 'collins']))
     .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension, then the content)').choices([...FORMATS]));
+  addSplitOptions(cmd);
   addModelOptions(cmd);
   addProbeRunOptions(cmd);
   addRunOptions(cmd);

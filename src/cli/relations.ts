@@ -4,6 +4,7 @@ import { relationsFamily, type RelationsOptions } from '../probes/relations.js';
 import { runProbe } from '../probes/runner.js';
 import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
+import { addSplitOptions } from './data-options.js';
 import { action, addModelOptions, addOutputOptions, addProbeRunOptions, addRunOptions, positiveInt, withExample } from './common.js';
 
 function l2List(v: string): number[] {
@@ -31,11 +32,9 @@ export function register(program: Command): void {
     .addOption(new Option('--from-pieces <how>', "word-level attention from a split word's pieces: mean of their rows (Clark et al.'s paper) or the first piece's row").choices(['mean', 'first']).default('mean'))
     .option('--l2 <list>', 'L2 strengths λ tried, the best on dev kept (default 0,1e-5,1e-4,1e-3,1e-2)', l2List)
     .option('--max-epochs <n>', 'training epochs at most per λ (early stopping on dev accuracy)', positiveInt('--max-epochs'), 20)
-    .option('--train-split <name>', 'split to train on (default: train)')
-    .option('--dev-split <name>', 'split to choose λ and the epoch on (default: dev)')
-    .option('--eval-split <name>', 'split to report on (default: test)')
     .addOption(new Option('--head-rules <scheme>', 'head rules for constituency treebanks (ptb)').choices(['stanford', 'collins']))
     .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension, then the content)').choices([...FORMATS]));
+  addSplitOptions(cmd);
   addModelOptions(cmd);
   addProbeRunOptions(cmd);
   addRunOptions(cmd);
