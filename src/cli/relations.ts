@@ -1,23 +1,20 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { FORMATS } from '../corpus/formats.js';
 import { relationsFamily, type RelationsOptions } from '../probes/relations.js';
 import { runProbe } from '../probes/runner.js';
-import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { addSplitOptions } from './data-options.js';
 import { action, addModelOptions, addOutputOptions, addProbeRunOptions, addRunOptions, positiveInt, withExample } from './common.js';
 
 function l2List(v: string): number[] {
   const xs = v.split(',').map((s) => Number(s.trim()));
-  if (!xs.length || xs.some((x) => !Number.isFinite(x) || x < 0)) {
-    throw new InputError('--l2 expects non-negative numbers', { expected: 'a comma-separated list, e.g. 0,1e-4,1e-3', found: v, fix: 'give the L2 strengths to try on dev' });
-  }
+  if (!v.trim() || xs.some((x) => !Number.isFinite(x) || x < 0)) throw new InvalidArgumentError(`--l2 must be a comma-separated list of non-negative numbers, e.g. 0,1e-4,1e-3 (got '${v}')`);
   return xs;
 }
 
 function ratio(v: string): number {
   const x = Number(v);
-  if (!Number.isFinite(x) || x < 0) throw new InputError('--negatives expects a non-negative number', { expected: 'non-arc pairs per arc, e.g. 1', found: v, fix: 'e.g. --negatives 1' });
+  if (!v.trim() || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`--negatives must be a non-negative number of non-arc pairs per arc, e.g. 1 (got '${v}')`);
   return x;
 }
 
