@@ -7,6 +7,7 @@ import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
 import { benchHeads } from './heads.js';
+import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
@@ -15,6 +16,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural', benchStructural],
   ['corpus', benchCorpus],
   ['heads', benchHeads],
+  ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];
 
