@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .option('--label <name>', 'a name for each folder, in order (repeat the option)', (v: string, prev: string[] = []) => [...prev, v]);
   addRunOptions(cmd);
   addOutputOptions(cmd);
-  withExample(cmd, 'bert-probe compare results/structural-bert-base-uncased-ptb-* results/structural-random-ptb-*');
+  withExample(cmd, 'bert-probe compare results/structural-bert-base-uncased-ptb-* results/structural-random-init-bert-base-uncased-ptb-*');
   cmd.action(
     action(async (ui, dirs: string[], opts: OutputOptions & RunOptions & { key?: string; label?: string[] }) => {
       await compareRuns({

@@ -32,7 +32,7 @@ export function addDataOptions(cmd: Command, opts: { required?: boolean; default
   }
   return cmd
     .option('--split <split>', 'split of a registry dataset (default: its test split)')
-    .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension)').choices([...FORMATS]))
+    .addOption(new Option('--format <format>', `format of a ${opts.positional ? 'corpus PATH argument' : '--data PATH'} (default: from the extension, then the content)`).choices([...FORMATS]))
     .addOption(new Option('--head-rules <scheme>', 'PTB constituency → dependency head rules').choices(['stanford', 'collins']).default('stanford'))
     .option('--text-column <name>', 'CSV/TSV column with the sentence')
     .option('--label-column <name>', 'CSV/TSV column with the label')

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { corpusToConllu } from '../corpus/conllu-write.js';
 import { ensureFile } from '../corpus/download.js';
-import { loadCorpus, SPLIT_POLICY } from '../corpus/load.js';
+import { loadCorpus } from '../corpus/load.js';
 import { getDataset, isDatasetName, loadRegistry, type DatasetEntry } from '../corpus/registry.js';
 import { corpusStats, type CorpusStats } from '../corpus/stats.js';
 import { datasetInfo, type SplitInfo } from '../corpus/info.js';
@@ -36,7 +36,8 @@ export function register(program: Command): void {
     addDataOptions(data.command('info').argument('<name|path>', 'registry name, NAME:SPLIT, or a corpus path').description('licence, source, splits and sentence/word counts (reads the data; fetches it if needed)'), { positional: true })
       .option('--offline', 'never touch the network'),
   )
-    .addHelpText('after', `\n${SPLIT_POLICY}\n`)
+    // Only what this command takes: the split policy of the training commands names --train-split/--eval-split, which info has not (issue 15 item 10).
+    .addHelpText('after', '\nSplits: a registry dataset lists its own splits here; a PATH is read whole (--split train|dev|test takes its first 80% / next 10% / last 10% of sentences).\n')
     .action(action(async (ui: Ui, target: string, o: DataCliOptions & OutputOptions) => info(ui, target, o)));
 
   addOutputOptions(data.command('fetch').argument('<name>', 'registry name').description('download (or verify) every file of a dataset into the cache').option('--offline', 'only verify what is cached')).action(

@@ -15,6 +15,7 @@ import {
   piecesName, shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, writePieceShard, type StoreIdentity, type StoreIndex,
 } from './store.js';
 import { defaultStride } from './windows.js';
+import { canonicalModelId } from '../model/load.js';
 
 /**
  * Corpus → model → word-level activations on disk (DESIGN.md data flow). Streams shard by
@@ -72,7 +73,7 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
   const { model, corpus } = opts;
   const maxPositions = model.config.maxPositionEmbeddings;
   return {
-    model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
+    model: { id: canonicalModelId(model.source), weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
     corpus: { id: corpus.id, sha256: corpus.sha256, sentences: corpus.sentences.length },
     tokenizer: model.tokenizer.fingerprint,
     pooling: opts.pooling ?? 'mean',

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { BERT_BASE_UNCASED_CONFIG, readConfigFile } from './config.js';
@@ -79,6 +79,18 @@ export function peekConfig(spec: string | undefined, revision?: string): BertCon
   } catch {
     return undefined; // loadModel reports a bad config with its full message
   }
+}
+
+/**
+ * One id per model whatever spelling the user gave (issue 15 item 10: `--model ./m` and
+ * `--model /abs/m` used to be two models to the activation cache): a local folder is its
+ * absolute path; a Hub id or a random-init control is its id. What the user typed stays the
+ * displayed id (ModelSource.id).
+ */
+export function canonicalModelId(src: { id: string; path: string | null; randomInit: boolean }): string {
+  if (src.randomInit || !src.path) return src.id;
+  const expanded = src.id.startsWith('~/') ? (process.env.HOME ?? '') + src.id.slice(1) : src.id;
+  return existsSync(expanded) ? resolve(expanded) : src.id;
 }
 
 /** Load a checkpoint folder: config.json, tokenizer, weights (checked against the config). */

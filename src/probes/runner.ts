@@ -24,7 +24,7 @@ import { extractActivations } from '../extract/pipeline.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
 import { openActivations } from '../extract/sources/open.js';
 import { createEngine } from '../model/engine.js';
-import { loadModel, peekConfig } from '../model/load.js';
+import { canonicalModelId, loadModel, peekConfig } from '../model/load.js';
 import { isOffline } from '../model/resolve.js';
 import { writeSafetensors } from '../model/safetensors.js';
 import type { BertConfig, LoadedModel } from '../model/types.js';
@@ -244,7 +244,7 @@ const RUN_CONTROL = new Set(['out', 'force', 'resume', 'json', 'quiet', 'debug',
 function runIdentity(opts: RunnerOptions, model: LoadedModel, raw: Record<SplitName, Corpus>, sentences: Record<SplitName, Sentence[]>, modelSeed: number): Record<string, unknown> {
   const options = Object.fromEntries(Object.entries(opts).filter(([k, v]) => !RUN_CONTROL.has(k) && v !== undefined && typeof v !== 'function'));
   return {
-    model: { id: model.source.id, weightsSha256: model.source.weightsSha256, modelSeed },
+    model: { id: canonicalModelId(model.source), weightsSha256: model.source.weightsSha256, modelSeed },
     data: Object.fromEntries(SPLITS.map((k) => [k, { sha256: raw[k].sha256, ids: idsHash(sentences[k]) }])),
     options,
   };
@@ -295,10 +295,20 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     else if (opts.activations) ui.warn('--control random with --activations: the activations are given, so there is no control model to run; no second run');
     else models.push(await rs.stage('load control', () => loadModel(`random:${model.source.id}`, { revision: opts.revision, offline, seed: modelSeed, ui })));
   }
+  // The size of the work, said before it starts (issue 15 item 10), with the quick-look hint when it is large.
+  const total = SPLITS.reduce((a, k) => a + sentences[k].length, 0);
+  const epochs = (opts as { maxEpochs?: number }).maxEpochs;
+  ui.info(
+    `work: ${SPLITS.map((k) => sentences[k].length).join('/')} train/dev/test sentences through ${models.length} model(s) of ${config.numHiddenLayers} layers; ` +
+      `${units.length} unit(s) × ${seeds} seed(s) × ${models.length} model(s) = ${units.length * seeds * models.length} probe fits${epochs ? ` of up to ${epochs} epochs` : ''}`,
+  );
+  if (total * units.length * models.length > 20_000 && opts.limit === undefined) {
+    ui.info('this is a long run on a CPU (the full structural job on PTB is ~1.5 h on 2 cores); for a first look try --limit 200 --layers 0,4,8,12 --max-epochs 5');
+  }
   const mainLabel = modelLabel(model);
   rs.setManifest({
-    model: { id: model.source.id, path: model.source.path, revision: model.source.revision ?? null, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit, ...(model.source.randomInit ? { seed: modelSeed } : {}) },
-    ...(models[1] ? { control: { id: models[1].source.id, weightsSha256: models[1].source.weightsSha256, randomInit: true, seed: modelSeed } } : {}),
+    model: { id: model.source.id, canonicalId: canonicalModelId(model.source), path: model.source.path, revision: model.source.revision ?? null, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit, ...(model.source.randomInit ? { seed: modelSeed, randomInitReason: model.source.randomInitReason ?? 'random-init weights' } : {}) },
+    ...(models[1] ? { control: { id: models[1].source.id, weightsSha256: models[1].source.weightsSha256, randomInit: true, seed: modelSeed, randomInitReason: '--control random: the random-init control of the same shape' } } : {}),
     seeds: { probe: opts.seed, count: seeds, probeSeeds: Array.from({ length: seeds }, (_, k) => opts.seed + k), model: modelSeed },
     data: {
       id: dataId,
@@ -412,6 +422,11 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
   rs.writeRows(rows as never, columns, descriptions);
   if (records.length) rs.writePredictions(records);
   family.figures?.(rs, rows, records, opts);
-  const summary = family.summarize(rows, opts, { model: mainLabel, data: dataId });
+  // Every output names its model and whether (and why) its weights are random (issue 15 item 6).
+  const summary = {
+    ...family.summarize(rows, opts, { model: mainLabel, data: dataId }),
+    random_init: model.source.randomInit,
+    ...(model.source.randomInit ? { random_init_reason: model.source.randomInitReason ?? 'random-init weights' } : {}),
+  };
   await rs.finish(seeds > 1 ? { ...summary, seeds } : summary, family.table ? { columns: [...family.table(seeds)], rows } : undefined);
 }

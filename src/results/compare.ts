@@ -48,6 +48,12 @@ const IDENTITY_COLUMNS = new Set(['model', 'checkpoint', 'data', 'dataset', 'cor
 /** Bookkeeping columns: merged into results.csv but not charted. */
 const BOOKKEEPING = new Set(['seconds', 'epochs', 'sentences', 'words', 'tokens', 'count', 'n', 'best_dev_loss', 'dev_loss', 'train_loss']);
 
+/** Whether every value of `metric` is a number in [0, 1] (a score, drawn on a 0–1 axis). */
+function unitInterval(rows: readonly Record<string, unknown>[], metric: string): boolean {
+  const vs = rows.map((r) => r[metric]).filter((v) => v !== '' && v !== null && v !== undefined).map(Number);
+  return vs.length > 0 && vs.every((v) => Number.isFinite(v) && v >= 0 && v <= 1);
+}
+
 function loadRun(dir: string): Omit<Run, 'label' | 'tag'> {
   const abs = resultsFolder(dir);
   const input = loadReportInput(abs); // validates manifest.json and summary.json
@@ -263,7 +269,8 @@ export async function compareRuns(o: CompareOptions): Promise<ResultSet> {
     if (keys.includes('layer') && seriesCount <= 16) {
       rs.addFigure(
         `compare-${metric}`,
-        lineOverLayers({ rows: long, y: metric, series: ['run', ...otherKeys], title: `${metric} by layer`, yTitle: metric }),
+        // Scores in [0, 1] share the fixed 0–1 axis of the runs' own figures (an autoscaled axis made small differences look large).
+        lineOverLayers({ rows: long, y: metric, series: ['run', ...otherKeys], title: `${metric} by layer`, yTitle: metric, ...(unitInterval(long, metric) ? { yDomain: [0, 1] as [number, number] } : {}) }),
         `${metric} by layer, one line per run${otherKeys.length ? ` and ${otherKeys.join(', ')}` : ''}.`,
       );
     } else if (merged.size * runs.length <= 120) {
@@ -295,8 +302,9 @@ export async function compareRuns(o: CompareOptions): Promise<ResultSet> {
     rows: rows.length,
     ...(runs.length === 2
       ? {
+          // Differences of scores only: averaging seconds or epochs says nothing about the runs (issue 15 item 10).
           meanDiff: Object.fromEntries(
-            metrics.map((metric) => {
+            metrics.filter((metric) => !BOOKKEEPING.has(metric)).map((metric) => {
               const ds = rows.map((r) => r[`${metric}.diff`]).filter((v): v is number => typeof v === 'number');
               return [metric, ds.length ? ds.reduce((a, b) => a + b, 0) / ds.length : null];
             }),

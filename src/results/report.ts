@@ -60,6 +60,63 @@ export function inlineSvg(svg: string, prefix: string): string {
   return s.trim();
 }
 
+const METRIC_NAMES: Record<string, string> = { uuas: 'UUAS', dspr: 'DSpr.', root_acc: 'root accuracy', nspr: 'NSpr.', accuracy: 'accuracy', f1: 'F1' };
+const metricName = (m: string) => METRIC_NAMES[m] ?? m;
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '–');
+
+interface Best {
+  layer: string;
+  value: number;
+}
+
+/**
+ * The finding a researcher came for (issue 15 item 11), from a summary of the common shape
+ * `best: {model: {metric: {layer, value}}}` with `baselines: {name: {metric: value}}`: one
+ * sentence for the first metric and one small table (metric × best layer of the model, each
+ * baseline, the random-init control). Empty when the summary has another shape.
+ */
+export function renderFinding(summary: Record<string, unknown>, manifest: Record<string, unknown>): string {
+  const best = summary.best as Record<string, Record<string, Best | null>> | undefined;
+  if (!best || typeof best !== 'object' || Array.isArray(best)) return '';
+  const models = Object.keys(best);
+  const main = typeof summary.model === 'string' && best[summary.model] ? summary.model : models.find((m) => !/^random-init/.test(m)) ?? models[0];
+  if (!main || !best[main] || typeof best[main] !== 'object') return '';
+  const control = models.find((m) => m !== main && /^random-init/.test(m));
+  const baselines = (summary.baselines ?? {}) as Record<string, Record<string, number | null>>;
+  const metrics = Object.keys(best[main]!).filter((k) => best[main]![k] && typeof best[main]![k]!.value === 'number');
+  if (!metrics.length) return '';
+  const data = String(summary.data ?? (manifest.data as { id?: unknown } | undefined)?.id ?? '');
+  const m0 = metrics[0]!;
+  const b0 = best[main]![m0]!;
+  const against = Object.entries(baselines)
+    .filter(([, v]) => v && typeof v[m0] === 'number')
+    .map(([name, v]) => `${num(v[m0])} for the ${name === 'linear' ? 'linear baseline' : `${name} baseline`}`);
+  const c0 = control ? best[control]?.[m0] : undefined;
+  const sentence =
+    `${esc(main)}${data ? ` on ${esc(data)}` : ''}: the best layer for ${esc(metricName(m0))} is <b>${esc(b0.layer)}</b> (${num(b0.value)})` +
+    (against.length ? `, against ${esc(against.join(' and '))}` : '') +
+    (c0 ? `; the random-init control reaches ${num(c0.value)} (${esc(c0.layer)})` : '') +
+    '.';
+  const baseNames = Object.keys(baselines).filter((n) => metrics.some((m) => typeof baselines[n]?.[m] === 'number'));
+  const head = `<tr><th>metric</th><th>best layer</th><th>${esc(main)}</th>${baseNames.map((n) => `<th>${esc(n === 'linear' ? 'linear baseline' : n)}</th>`).join('')}${control ? `<th>${esc(control)}</th>` : ''}</tr>`;
+  const body = metrics
+    .map((m) => {
+      const b = best[main]![m]!;
+      const c = control ? best[control]?.[m] : undefined;
+      return `<tr><td>${esc(metricName(m))}</td><td>${esc(b.layer)}</td><td class="num"><b>${num(b.value)}</b></td>${baseNames.map((n) => `<td class="num">${num(baselines[n]?.[m])}</td>`).join('')}${control ? `<td class="num">${c ? `${num(c.value)} (${esc(c.layer)})` : '–'}</td>` : ''}</tr>`;
+    })
+    .join('');
+  return `<section id="finding"><h2>Finding</h2><p class="finding">${sentence}</p><table class="kv finding">${head}${body}</table><p class="muted">Best layer per metric on the test split; baselines and the random-init control as in results.csv.</p></section>`;
+}
+
+/** A banner when the model's weights are random: what researchers must not miss (issue 15 item 6). */
+function renderRandomInit(manifest: Record<string, unknown>): string {
+  const model = (manifest.model ?? {}) as { id?: unknown; randomInit?: unknown; randomInitReason?: unknown };
+  if (model.randomInit !== true) return '';
+  const why = typeof model.randomInitReason === 'string' ? ` Why: ${model.randomInitReason}.` : '';
+  return `<section id="random-init" class="warning"><b>Random-init model.</b> ${esc(String(model.id ?? ''))} has randomly initialised weights: these results are a random-init control, not a trained model.${esc(why)}</section>`;
+}
+
 function renderKeyValues(obj: Record<string, unknown>): string {
   const flat = flattenScalars(obj);
   const keys = Object.keys(flat);
@@ -81,6 +138,7 @@ function renderRunFacts(m: Record<string, unknown>): string {
   put('model path', model.path);
   put('model weights sha256', model.weightsSha256);
   put('random init', model.randomInit);
+  put('random init because', model.randomInitReason);
   put('data', data.id);
   put('data sha256', data.sha256);
   if (data.splits && typeof data.splits === 'object') {
@@ -138,6 +196,8 @@ body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafa
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .muted{color:#666;font-size:13px}
+.warning{background:#fff4d6;border:1px solid #e0b84c;padding:8px 12px;border-radius:4px;margin:12px 0}
+p.finding{font-size:15px}
 .run{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 pre,code{font-family:Menlo,Consolas,monospace;font-size:12px}
 pre{background:#f0f0f0;padding:10px;overflow:auto;border-radius:4px;white-space:pre-wrap;word-break:break-all}
@@ -174,11 +234,13 @@ export function renderReportHtml(r: ReportInput): string {
 <body>
 <main>
 <header><h1>${esc(r.title)}</h1>${r.subtitle ? `<p class="muted">${esc(r.subtitle)}</p>` : ''}</header>
-${r.reproduce ? `<section id="reproduce"><h2>Reproduce</h2><pre><code>${esc(r.reproduce)}</code></pre></section>` : ''}
-<section id="run"><h2>Run</h2>${renderRunFacts(r.manifest)}</section>
-<section id="summary"><h2>Summary</h2>${renderKeyValues(r.summary)}</section>
-${r.tables.map(renderTable).join('\n')}
+${renderRandomInit(r.manifest)}
+${renderFinding(r.summary, r.manifest)}
 ${r.figures.length ? `<section id="figures"><h2>Figures</h2><div class="figures">\n${figs}\n</div></section>` : ''}
+${r.tables.map(renderTable).join('\n')}
+<section id="summary"><h2>Summary</h2><details${renderFinding(r.summary, r.manifest) ? '' : ' open'}><summary>summary.json</summary>${renderKeyValues(r.summary)}</details></section>
+<section id="run"><h2>Run</h2>${renderRunFacts(r.manifest)}</section>
+${r.reproduce ? `<section id="reproduce"><h2>Reproduce</h2><pre><code>${esc(r.reproduce)}</code></pre></section>` : ''}
 <section id="manifest"><h2>Manifest</h2><details><summary>manifest.json (everything recorded about the run)</summary><pre><code>${esc(JSON.stringify(r.manifest, null, 2))}</code></pre></details></section>
 ${files ? `<section id="files"><h2>Files</h2><ul>${files}</ul></section>` : ''}
 </main>
@@ -234,8 +296,9 @@ export function loadReportInput(dir: string): ReportInput {
   const summary = existsSync(join(dir, 'summary.json')) ? readJsonFile(join(dir, 'summary.json'), 'summary.json') : {};
   const tables: ReportTable[] = [];
   const st = manifest.summaryTable as { columns: string[]; rows: Record<string, unknown>[]; title?: string } | undefined;
-  if (st && Array.isArray(st.columns) && Array.isArray(st.rows)) tables.push({ title: st.title ?? 'Summary table', columns: st.columns, rows: st.rows });
   const csvPath = join(dir, 'results.csv');
+  // The summary table is a column subset of results.csv: shown only when there is no results.csv (issue 15 item 11).
+  if (st && Array.isArray(st.columns) && Array.isArray(st.rows) && !existsSync(csvPath)) tables.push({ title: st.title ?? 'Summary table', columns: st.columns, rows: st.rows });
   if (existsSync(csvPath)) {
     const csv = readCsv(csvPath);
     tables.push({
