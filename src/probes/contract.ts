@@ -10,7 +10,7 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import type { BertConfig } from '../model/types.js';
+import type { BertConfig, LoadedModel } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
 
@@ -86,7 +86,8 @@ export interface UnitContext<O> {
   opts: O;
   unit: Unit;
   /** `label` is what rows and records carry (random-init controls are labelled as such). */
-  model: { label: string; id: string; randomInit: boolean };
+  /** `loaded`: the model itself (weights, tokenizer), absent only when none was loaded. */
+  model: { label: string; id: string; randomInit: boolean; loaded?: LoadedModel };
   splits: Record<SplitName, SplitData>;
   /** The probe seed of this repetition: opts.seed + seedIndex. */
   seed: number;
