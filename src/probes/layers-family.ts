@@ -23,7 +23,7 @@ import { barChart, lineOverLayers } from '../results/figures.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { layerName, parseLayerSpec } from '../util/names.js';
 import { mulberry32, shuffled } from '../util/random.js';
-import type { ProbeFamily, RunnerOptions, SplitData, SplitName, Unit, UnitContext, UnitResult } from './contract.js';
+import type { CorpusNeed, ProbeFamily, RunnerOptions, SplitData, SplitName, Unit, UnitContext, UnitResult } from './contract.js';
 import { controlLabels, labelDistribution } from './control-tasks.js';
 import { edgeProbeDefinition, type EdgeProbeShape } from './edge-probe.js';
 import { centerOfGravity, differentials, expectedLayer, microF1, mixWeights, perLabel, type Decisions } from './edge-scores.js';
@@ -209,7 +209,7 @@ function plan(prep: Prepared, split: SplitName, size: number, order?: readonly n
 
 export class LayersFamily implements ProbeFamily<LayersOptions> {
   readonly command = 'layers';
-  readonly requires = ['text' as const];
+  readonly requires: CorpusNeed[];
   readonly metrics = ['f1', 'precision', 'recall', 'mix_weight', 'delta', 'selectivity', 'codelength_bits', 'compression'];
   private prepared = new WeakMap<object, Prepared>();
   /** Single-layer F1 per (model, layer), for selectivity. */
@@ -219,6 +219,8 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
 
   constructor(private readonly opts0: LayersOptions) {
     this.columns = layersColumns(opts0);
+    // The runner's wording for skipped sentences; accept() checks the task's own annotation.
+    this.requires = [opts0.task === 'pos' ? 'labels' : opts0.task === 'deps' ? 'trees' : 'spans'];
   }
 
   accept(s: Sentence): string | null {

@@ -22,7 +22,7 @@ import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
 import { extractActivations } from '../extract/pipeline.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import { openStore, type ActivationStore } from '../extract/store.js';
+import { openStore } from '../extract/store.js';
 import { createEngine } from '../model/engine.js';
 import { loadModel, peekConfig } from '../model/load.js';
 import { isOffline } from '../model/resolve.js';
@@ -106,51 +106,6 @@ export function idsHash(sentences: readonly Sentence[]): string {
 /** The label rows and records carry for a model: random-init controls say so. */
 export function modelLabel(m: LoadedModel): string {
   return m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
-}
-
-/**
- * Our store as an ActivationSource. TEMPORARY until the `store` engineer's positional
- * `readWords` lands on ActivationStore: one whole layer is read and kept (the last one asked).
- */
-function storeSource(store: ActivationStore): ActivationSource {
-  let cached: { layer: number; vectors: Float32Array; offsets: Int32Array } | null = null;
-  const H = store.hiddenSize;
-  return {
-    numSentences: store.numSentences,
-    hiddenSize: H,
-    numHeads: store.numHeads,
-    layers: store.layers,
-    attentionLayers: store.attentionLayers,
-    rawAttentionLayers: store.rawAttentionLayers,
-    wordCounts: store.wordCounts,
-    hasPieces: false,
-    description: { kind: 'store', dirs: store.dirs },
-    async readWords(layer, sentences) {
-      if (!cached || cached.layer !== layer) {
-        cached = null;
-        const r = await store.readLayer(layer);
-        cached = { layer, vectors: r.vectors, offsets: r.sentenceOffsets };
-      }
-      const { vectors, offsets } = cached;
-      let total = 0;
-      for (const s of sentences) total += store.wordCounts[s]!;
-      const out = new Float32Array(total * H);
-      let at = 0;
-      for (const s of sentences) {
-        const part = vectors.subarray(offsets[s]! * H, offsets[s + 1]! * H);
-        out.set(part, at);
-        at += part.length;
-      }
-      return out;
-    },
-    readPieces: () => Promise.reject(new Error('piece-level reads need the store engineer\'s ActivationSource')),
-    readAttention: (layer, sentence) => store.readAttention(layer, sentence),
-    readRawAttention: (layer, sentence) => store.readRawAttention(layer, sentence),
-    hasAttention: (sentence) => store.hasAttention(sentence),
-    close: async () => {
-      cached = null;
-    },
-  };
 }
 
 /** `--activations`: `SPLIT=DIR` items (a split may name several --shard stores). */
@@ -348,7 +303,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const out = {} as Record<SplitName, ActivationSource>;
       if (given) {
         for (const k of SPLITS) {
-          const src = storeSource(openStore(given[k]));
+          const src = openStore(given[k]);
           checkSource(src, k, sentences[k], request, given[k].join(', '));
           out[k] = src;
         }
@@ -357,7 +312,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
       rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
       try {
-        for (const k of SPLITS) out[k] = storeSource(await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui }));
+        for (const k of SPLITS) out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui });
       } finally {
         await engine.dispose();
       }
