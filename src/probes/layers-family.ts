@@ -280,6 +280,11 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
     return { labels: labelInventory(targets.train), targets, controlMap: map };
   }
 
+  /** Tenney's lexical layer 0 when the model's own activations are probed; with --activations, the features' layer 0. */
+  private lexical(ctx: UnitContext<LayersOptions>, layers: readonly number[]): LexicalLayer | null {
+    return ctx.model.loaded && !ctx.opts.activations?.length && layers.includes(0) ? new LexicalLayer(ctx.model.loaded) : null;
+  }
+
   private shape(ctx: UnitContext<LayersOptions>, prep: Prepared, mixLayers: number, loss: 'sigmoid' | 'softmax'): EdgeProbeShape {
     return { hidden: ctx.splits.train.activations.hiddenSize, mixLayers, twoSpan: isTwoSpan(ctx.opts.task), labels: prep.labels.length, classifier: ctx.opts.classifier, pooling: ctx.opts.spanPooling, loss };
   }
@@ -287,7 +292,7 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
   /** Train one edge probe on `layers` (mixed when `mix`), select on dev F1, predict the eval split. */
   private async fit(ctx: UnitContext<LayersOptions>, prep: Prepared, layers: number[], mix: boolean, trainSentences?: number[]): Promise<{ params: Float32Array[]; names: string[]; shapes: number[][]; decisions: Decisions[]; records: Record<string, unknown>[]; epochs: number; history: unknown[] }> {
     const { opts } = ctx;
-    const lexical = ctx.model.loaded && layers.includes(0) ? new LexicalLayer(ctx.model.loaded) : null;
+    const lexical = this.lexical(ctx, layers);
     const def = edgeProbeDefinition(this.shape(ctx, prep, mix ? layers.length : 0, 'sigmoid'));
     const probe = await compileProbe(def);
     try {
@@ -440,7 +445,7 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
       sentenceEnds.push(Math.max(si, sentenceEnds[sentenceEnds.length - 1] ?? 0, 1));
     }
     const targetsUpTo = (s: number) => counts.slice(0, s).reduce((a, b) => a + b, 0);
-    const lexical = ctx.model.loaded && layer === 0 ? new LexicalLayer(ctx.model.loaded) : null;
+    const lexical = this.lexical(ctx, [layer]);
     const def = edgeProbeDefinition(this.shape(ctx, prep, 0, 'softmax'));
     const blockNats: number[] = [];
     const probe = await compileProbe(def);
