@@ -9,6 +9,7 @@ import { benchCorpus } from './corpus.js';
 import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
+import { benchLayers } from './layers.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -18,6 +19,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
+  ['layers', benchLayers],
 ];
 
 const only = process.argv.slice(2);
