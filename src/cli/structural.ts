@@ -3,7 +3,7 @@ import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
 import { extractActivations } from '../extract/pipeline.js';
 import { createEngine } from '../model/engine.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, modelLabel } from '../model/load.js';
 import { selectTfjsBackend } from '../model/tfjs-backend.js';
 import type { LoadedModel } from '../model/types.js';
 import type { ActivationStore } from '../extract/store.js';
@@ -133,7 +133,7 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   records.push(...baseline.records);
 
   for (const m of models) {
-    const label = m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
+    const label = modelLabel(m.source);
     const stores = await rs.stage(`extract ${label}`, async () => {
       const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
       rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });

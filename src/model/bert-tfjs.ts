@@ -165,9 +165,11 @@ export class TfjsBert {
   /**
    * One encoder layer (0-based index) on hidden [B·T, H]. `headMask` [heads] multiplies the
    * attention probabilities (HF head_mask); the returned probabilities are after that mask, as
-   * HF returns them.
+   * HF returns them. A 4-d mask broadcasts onto [B, heads, T, T] as it is: [B, heads, T, 1]
+   * gives one factor per example, head and query token, whose gradient is Michel et al.'s
+   * per-token ⟨∂L/∂ctx, ctx⟩ (head importance, src/probes/ablate-importance.ts).
    */
-  layer(index: number, hidden: Tensor2D, mask: Tensor4D, batch: number, seqLen: number, headMask?: Tensor1D): { hidden: Tensor2D; attention: Tensor4D } {
+  layer(index: number, hidden: Tensor2D, mask: Tensor4D, batch: number, seqLen: number, headMask?: Tensor1D | Tensor4D): { hidden: Tensor2D; attention: Tensor4D } {
     const tf = this.tf;
     const L = this.layers[index]!;
     const heads = this.config.numAttentionHeads;
@@ -181,7 +183,7 @@ export class TfjsBert {
     const v = split(this.denseOp(hidden, L.value));
     const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), mask);
     let probs = tf.softmax(scores, -1) as Tensor4D;
-    if (headMask) probs = tf.mul(probs, tf.reshape(headMask, [1, heads, 1, 1]));
+    if (headMask) probs = tf.mul(probs, headMask.rank === 4 ? headMask : tf.reshape(headMask, [1, heads, 1, 1]));
     const context = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [batch * seqLen, H]) as Tensor2D;
 
     // Attention output: dense, residual, LayerNorm.
@@ -203,9 +205,9 @@ export class TfjsBert {
 
   /**
    * The whole encoder as one differentiable function (no per-layer cleanup): call it inside
-   * tf.tidy or tf.grad. `headMask` is [L, heads].
+   * tf.tidy or tf.grad. `headMask` is [L, heads], or one 4-d mask per layer (see `layer`).
    */
-  encode(inputIds: Tensor2D, attentionMask: Tensor2D, tokenTypeIds: Tensor2D, headMask?: Tensor2D): EncodeResult {
+  encode(inputIds: Tensor2D, attentionMask: Tensor2D, tokenTypeIds: Tensor2D, headMask?: Tensor2D | readonly Tensor4D[]): EncodeResult {
     const tf = this.tf;
     const [B, T] = inputIds.shape;
     const H = this.config.hiddenSize;
@@ -214,7 +216,7 @@ export class TfjsBert {
     const hiddenStates: Tensor[] = [tf.reshape(h, [B, T, H])];
     const attentions: Tensor4D[] = [];
     for (let l = 0; l < this.layers.length; l++) {
-      const hm = headMask ? (tf.reshape(tf.slice(headMask, [l, 0], [1, -1]), [-1]) as Tensor1D) : undefined;
+      const hm = !headMask ? undefined : Array.isArray(headMask) ? (headMask as readonly Tensor4D[])[l] : (tf.reshape(tf.slice(headMask as Tensor2D, [l, 0], [1, -1]), [-1]) as Tensor1D);
       const r = this.layer(l, h, mask, B, T, hm);
       h = r.hidden;
       hiddenStates.push(tf.reshape(h, [B, T, H]));
@@ -261,7 +263,7 @@ export class TfjsEngine implements Engine {
     // switch back, so the weights are not copied over to (and run on) another backend.
     if (tf.getBackend() !== this.backendName) await tf.setBackend(this.backendName);
     validateBatch(batch, cfg);
-    const filter = resolveFilter(want, cfg.numHiddenLayers);
+    const filter = resolveFilter(want, cfg.numHiddenLayers, batch);
     if (filter.mlm && !this.bert.hasMlmHead) throw noMlmHead();
     const { batchSize: B, seqLen: T } = batch;
     const H = cfg.hiddenSize;
@@ -285,8 +287,9 @@ export class TfjsEngine implements Engine {
         if (filter.hidden.has(l + 1)) out.hiddenStates[l + 1] = await toArray(h, [B, T, H]);
       }
       if (filter.mlm) {
-        const logits = tf.tidy(() => this.bert.mlmLogits(h));
-        out.mlmLogits = await toArray(logits, [B, T, cfg.vocabSize]);
+        const at = filter.mlmPositions;
+        const logits = tf.tidy(() => this.bert.mlmLogits(at ? tf.gather(h, tf.tensor1d(at, 'int32')) : h));
+        out.mlmLogits = await toArray(logits, at ? [at.length, cfg.vocabSize] : [B, T, cfg.vocabSize]);
         logits.dispose();
       }
     } finally {

@@ -8,7 +8,7 @@ import { cachedSnapshot, snapshotComplete } from './hub.js';
 import { randomWeights, randomWeightsSha256 } from './random.js';
 import { resolveModel } from './resolve.js';
 import { loadTokenizer, packagedBertVocab, tokenizerFromVocab } from './tokenizer.js';
-import type { BertConfig, LoadedModel, Tokenizer } from './types.js';
+import type { BertConfig, LoadedModel, ModelSource, Tokenizer } from './types.js';
 import { loadWeights, weightsSha256 } from './weights.js';
 
 /**
@@ -25,6 +25,11 @@ export interface LoadModelOptions {
 }
 
 export const RANDOM_PREFIX = 'random';
+
+/** How outputs name a model: its id, or random-init(ID) for the random-init control. */
+export function modelLabel(source: ModelSource): string {
+  return source.randomInit ? (source.id.startsWith('random-init') ? source.id : `random-init(${source.id})`) : source.id;
+}
 
 export function isRandomSpec(spec: string): boolean {
   return spec === RANDOM_PREFIX || spec.startsWith(`${RANDOM_PREFIX}:`);
