@@ -10,7 +10,7 @@ import { selectTfjsBackend } from '../model/tfjs-backend.js';
 import type { Engine, LoadedModel } from '../model/types.js';
 import { ANALYSES, COLUMN_DESCRIPTIONS, RESULT_COLUMNS, runAblation, type Analysis, type ModelAblation, type Row } from '../probes/ablate.js';
 import { headGradients, importanceScores, RECIPES, type Recipe } from '../probes/ablate-importance.js';
-import { fitting, MASK_MODES, maskSentences, MLM_RATE, mlmScore, mlmSet, type MaskMode, type MlmSet } from '../probes/ablate-mlm.js';
+import { fitting, GRADIENT_MAX_TOKENS, MASK_MODES, maskSentences, MLM_RATE, mlmScore, mlmSet, type MaskMode, type MlmSet } from '../probes/ablate-mlm.js';
 import { pruningSchedule } from '../probes/ablate-prune.js';
 import { prunedSpeed } from '../probes/ablate-speed.js';
 import { createResultSet, type ResultSet } from '../results/resultset.js';
@@ -97,14 +97,16 @@ function buildSets(model: LoadedModel, evalCorpus: Corpus, importanceCorpus: Cor
     const sentences = opts.limit === null ? c.sentences : c.sentences.slice(0, opts.limit);
     const { kept, tooLong } = fitting(sentences.map((s) => tok.encodeWords(s.words)), model.config.maxPositionEmbeddings);
     const examples = maskSentences(kept, { seed: opts.seed, mode: opts.maskMode, maskId: tok.maskId, vocabSize: model.config.vocabSize });
-    return { set: mlmSet(examples, opts.batchSize, tok.padId), tooLong };
+    return { examples, tooLong };
   };
   const e = make(evalCorpus);
   const i = importanceCorpus === evalCorpus ? e : make(importanceCorpus);
-  if (e.set.examples.length === 0) {
+  const evalSet = mlmSet(e.examples, opts.batchSize, tok.padId);
+  const importanceSet = mlmSet(i.examples, opts.batchSize, tok.padId, GRADIENT_MAX_TOKENS);
+  if (evalSet.examples.length === 0) {
     throw new InputError(`${evalCorpus.id}: no sentence fits the model`, { expected: `sentences of at most ${model.config.maxPositionEmbeddings} word pieces`, found: `${e.tooLong} longer ones`, fix: 'use a corpus of shorter sentences or a model with more positions' });
   }
-  return { eval: e.set, importance: i.set, tooLong: { eval: e.tooLong, importance: i.tooLong } };
+  return { eval: evalSet, importance: importanceSet, tooLong: { eval: e.tooLong, importance: i.tooLong } };
 }
 
 async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {

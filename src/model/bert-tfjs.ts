@@ -27,6 +27,8 @@ interface Dense {
   /** [in, out] (HF stores [out, in]; transposed once at upload). */
   w: Tensor2D;
   b: Tensor1D;
+  /** [out, in]: made by useInputGradients, for dy · Wᵀ without a transposed product. */
+  wT?: Tensor2D;
 }
 
 interface LayerNorm {
@@ -127,7 +129,31 @@ export class TfjsBert {
   // ---- the parts ---------------------------------------------------------------------------
 
   private denseOp(x: Tensor2D, d: Dense): Tensor2D {
-    return this.tf.fused.matMul({ a: x, b: d.w, bias: d.b }) as Tensor2D;
+    if (!this.inputGradients) return this.tf.fused.matMul({ a: x, b: d.w, bias: d.b }) as Tensor2D;
+    // The gradient with respect to x only, as dy · Wᵀ from a stored Wᵀ: tfjs's own gradients of
+    // a product also compute dW, and both use transposed products, which the wasm backend runs
+    // about 10 times slower than plain ones (measured: 2.7 s vs 0.28 s for [320, 3072]·[3072, 768]).
+    const tf = this.tf;
+    const wT = d.wT!;
+    const f = tf.customGrad((...args: unknown[]) => {
+      const input = args[0] as Tensor2D;
+      return { value: tf.add(tf.matMul(input, d.w), d.b) as Tensor2D, gradFunc: (dy: Tensor) => [tf.matMul(dy as Tensor2D, wT)] };
+    });
+    return f(x) as Tensor2D;
+  }
+
+  private inputGradients = false;
+
+  /**
+   * Make gradients with respect to the inputs and head masks fast (never the weights): keeps a
+   * transposed copy of every dense weight (about as much memory again as the encoder weights).
+   */
+  useInputGradients(): void {
+    if (this.inputGradients) return;
+    const dense = this.layers.flatMap((L) => [L.query, L.key, L.value, L.attentionOutput, L.intermediate, L.output]);
+    if (this.mlm) dense.push(this.mlm.transform);
+    for (const d of dense) d.wT = this.tf.keep(this.tf.transpose(d.w) as Tensor2D);
+    this.inputGradients = true;
   }
 
   /** LayerNorm over the last axis (Ba et al. 2016), eps from the config. */
@@ -228,11 +254,11 @@ export class TfjsBert {
   dispose(): void {
     const all: Tensor[] = [this.wordEmbeddings, this.positionEmbeddings, this.tokenTypeEmbeddings, this.embeddingsNorm.gamma, this.embeddingsNorm.beta];
     for (const L of this.layers) {
-      for (const d of [L.query, L.key, L.value, L.attentionOutput, L.intermediate, L.output]) all.push(d.w, d.b);
+      for (const d of [L.query, L.key, L.value, L.attentionOutput, L.intermediate, L.output]) all.push(d.w, d.b, ...(d.wT ? [d.wT] : []));
       all.push(L.attentionNorm.gamma, L.attentionNorm.beta, L.outputNorm.gamma, L.outputNorm.beta);
     }
     if (this.mlm) {
-      all.push(this.mlm.transform.w, this.mlm.transform.b, this.mlm.norm.gamma, this.mlm.norm.beta, this.mlm.bias);
+      all.push(this.mlm.transform.w, this.mlm.transform.b, this.mlm.norm.gamma, this.mlm.norm.beta, this.mlm.bias, ...(this.mlm.transform.wT ? [this.mlm.transform.wT] : []));
       if (this.mlm.decoder !== this.wordEmbeddings) all.push(this.mlm.decoder);
     }
     for (const t of all) t.dispose();

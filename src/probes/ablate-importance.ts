@@ -44,6 +44,7 @@ export async function headGradients(bert: TfjsBert, set: MlmSet, headMask: Float
   const heads = cfg.numAttentionHeads;
   const H = cfg.hiddenSize;
   const V = cfg.vocabSize;
+  bert.useInputGradients();
   const absPerToken = new Float64Array(L * heads);
   const absPerExample = new Float64Array(L * heads);
   const signed = new Float64Array(L * heads);

@@ -76,9 +76,15 @@ export function maskSentences(encodings: readonly { ids: ArrayLike<number> }[], 
   });
 }
 
-/** Examples cut into padded batches (longest first, at most batchSize sentences and batchSize × 128 tokens). */
-export function mlmSet(examples: MlmExample[], batchSize: number, padId: number): MlmSet {
-  const plan = planBatches(examples.map((e) => e.ids.length), batchSize, defaultMaxTokens(batchSize));
+/**
+ * Gradient batches hold at most this many padded tokens: backpropagation keeps every layer's
+ * activations, and the wasm backend's heap is 2-4 GB (a bert-base batch of 16 × 128 overflowed it).
+ */
+export const GRADIENT_MAX_TOKENS = 512;
+
+/** Examples cut into padded batches (longest first, at most batchSize sentences and maxTokens padded tokens, default batchSize × 128). */
+export function mlmSet(examples: MlmExample[], batchSize: number, padId: number, maxTokens = defaultMaxTokens(batchSize)): MlmSet {
+  const plan = planBatches(examples.map((e) => e.ids.length), batchSize, maxTokens);
   return {
     examples,
     batches: plan.map((rows) => ({ batch: padBatch(rows.map((i) => examples[i]!.ids), padId), rows })),
