@@ -96,5 +96,5 @@ test('ablate --recipe bertology --json: recipe in every output; bad input exits 
   assert.match(bad.stderr, /--analyses: 'everything' is not one of/);
   const noHead = runCli(['ablate', '--data', 'ewt', '--model', join(fixturesDir, 'tiny-bert-model-only-f16'), '--limit', '4', '--out', join(tempDir(), 'y')]);
   assert.equal(noHead.status, 2);
-  assert.match(noHead.stderr, /no MLM head/);
+  assert.match(noHead.stderr, /no masked-LM head/);
 });

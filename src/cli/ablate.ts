@@ -3,8 +3,9 @@ import { loadSplits } from '../corpus/load.js';
 import type { Corpus } from '../corpus/types.js';
 import { TfjsBert, TfjsEngine } from '../model/bert-tfjs.js';
 import { createEngine } from '../model/engine.js';
-import { noMlmHead } from '../model/forward-batch.js';
-import { loadModel, modelLabel } from '../model/load.js';
+import { loadModel } from '../model/load.js';
+import { requireMlmHead } from '../probes/masked-lm.js';
+import { modelLabel } from '../probes/runner.js';
 import { OnnxEngine, onnxAvailable } from '../model/onnx-engine.js';
 import { selectTfjsBackend } from '../model/tfjs-backend.js';
 import type { Engine, LoadedModel } from '../model/types.js';
@@ -112,7 +113,7 @@ function buildSets(model: LoadedModel, evalCorpus: Corpus, importanceCorpus: Cor
 async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
   const offline = isOffline(opts);
   const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
-  if (!model.hasMlmHead) throw noMlmHead();
+  requireMlmHead(model);
   const splits = await loadSplits(opts.data, loadOptionsFrom(opts, ui, offline));
   // Data (REFERENCES.md §2.3, §2.6): M16 computes importance on training data, HF on the set it evaluates.
   const importanceCorpus = opts.recipe === 'michel' ? splits.train : splits.test;
@@ -165,7 +166,7 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
   const results: ModelAblation[] = [];
   const rows: Row[] = [];
   for (const m of models) {
-    const label = modelLabel(m.source);
+    const label = modelLabel(m);
     const mSets = setsFor(m);
     const engine = await rs.stage(`${label}: engine`, () => createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
     if (m === model) rs.setManifest({ engine: engine.kind, backend: engine.backend });

@@ -1,14 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DEFAULT_MODEL } from '../cli/common.js';
 import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { BERT_BASE_UNCASED_CONFIG, readConfigFile } from './config.js';
 import { cachedSnapshot, snapshotComplete } from './hub.js';
 import { randomWeights, randomWeightsSha256 } from './random.js';
-import { resolveModel } from './resolve.js';
+import { DEFAULT_MODEL, resolveModel } from './resolve.js';
 import { loadTokenizer, packagedBertVocab, tokenizerFromVocab } from './tokenizer.js';
-import type { BertConfig, LoadedModel, ModelSource, Tokenizer } from './types.js';
+import type { BertConfig, LoadedModel, Tokenizer } from './types.js';
 import { loadWeights, weightsSha256 } from './weights.js';
 
 /**
@@ -26,11 +25,6 @@ export interface LoadModelOptions {
 
 export const RANDOM_PREFIX = 'random';
 
-/** How outputs name a model: its id, or random-init(ID) for the random-init control. */
-export function modelLabel(source: ModelSource): string {
-  return source.randomInit ? (source.id.startsWith('random-init') ? source.id : `random-init(${source.id})`) : source.id;
-}
-
 export function isRandomSpec(spec: string): boolean {
   return spec === RANDOM_PREFIX || spec.startsWith(`${RANDOM_PREFIX}:`);
 }
@@ -46,10 +40,16 @@ export async function loadModel(spec: string | undefined, opts: LoadModelOptions
           `Results are a random-init control, not BERT. Pass --model to choose a model, or run once online to cache ${DEFAULT_MODEL}.`,
         true,
       );
-      return loadRandomModel(undefined, opts);
+      const m = await loadRandomModel(undefined, opts);
+      m.source.randomInitReason = `fallback: the default model ${DEFAULT_MODEL} could not be loaded (${err.summary}) and no --model was given`;
+      return m;
     }
   }
-  if (isRandomSpec(spec)) return loadRandomModel(spec.slice(RANDOM_PREFIX.length + 1) || undefined, opts);
+  if (isRandomSpec(spec)) {
+    const m = await loadRandomModel(spec.slice(RANDOM_PREFIX.length + 1) || undefined, opts);
+    m.source.randomInitReason = `asked for: --model ${spec} (the random-init control)`;
+    return m;
+  }
   const spinner = opts.ui?.spinner(`loading model ${spec}`);
   try {
     const resolved = await resolveModel(spec, opts);
@@ -59,6 +59,25 @@ export async function loadModel(spec: string | undefined, opts: LoadModelOptions
   } catch (err) {
     spinner?.fail();
     throw err;
+  }
+}
+
+/**
+ * The config of what `--model` names, when it can be read without building the model (a local
+ * folder, a Hub id already in the cache, or the random control's built-in shape); undefined
+ * otherwise. Lets commands check `--layers` before an 8 s model build (issue 15).
+ */
+export function peekConfig(spec: string | undefined, revision?: string): BertConfig | undefined {
+  try {
+    const s = spec ?? DEFAULT_MODEL;
+    if (s === RANDOM_PREFIX) return BERT_BASE_UNCASED_CONFIG;
+    const target = isRandomSpec(s) ? s.slice(RANDOM_PREFIX.length + 1) : s;
+    if (existsSync(target)) return readConfigFile(statSync(target).isDirectory() ? join(target, 'config.json') : target);
+    const snap = cachedSnapshot(target, revision);
+    if (snap && existsSync(join(snap, 'config.json'))) return readConfigFile(join(snap, 'config.json'));
+    return target === DEFAULT_MODEL ? BERT_BASE_UNCASED_CONFIG : undefined;
+  } catch {
+    return undefined; // loadModel reports a bad config with its full message
   }
 }
 

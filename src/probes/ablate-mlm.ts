@@ -2,6 +2,7 @@ import { defaultMaxTokens, padBatch, planBatches } from '../extract/batching.js'
 import type { Engine, ForwardBatch } from '../model/types.js';
 import { InputError } from '../util/errors.js';
 import { mulberry32 } from '../util/random.js';
+import { logSoftmax } from './masked-lm.js';
 
 /**
  * The metric head ablation protects by default (issue 12): masked-LM loss. Of each sentence's
@@ -109,11 +110,7 @@ export interface MlmScore {
 
 /** −log softmax(logits)[label], in float64. */
 export function crossEntropy(logits: Float32Array, offset: number, vocab: number, label: number): number {
-  let max = -Infinity;
-  for (let v = 0; v < vocab; v++) max = Math.max(max, logits[offset + v]!);
-  let sum = 0;
-  for (let v = 0; v < vocab; v++) sum += Math.exp(logits[offset + v]! - max);
-  return max + Math.log(sum) - logits[offset + label]!;
+  return -logSoftmax(logits.subarray(offset, offset + vocab))[label]!;
 }
 
 /** The MLM loss of the set with `headMask` ([L, heads], 1 keeps a head) on any engine. */
