@@ -98,3 +98,35 @@ test('ablate --recipe bertology --json: recipe in every output; bad input exits 
   assert.equal(noHead.status, 2);
   assert.match(noHead.stderr, /no masked-LM head/);
 });
+
+test('ablate --probe-run: a saved structural probe, re-scored with heads masked, gives back its UUAS unmasked', () => {
+  const model = join(fixturesDir, 'tiny-bert');
+  const run = join(tempDir(), 'structural');
+  const s = runCli(['structural', '--data', 'ewt', '--model', model, '--probe', 'distance', '--layers', '3', '--limit', '30', '--max-epochs', '3', '--out', run]);
+  assert.equal(s.status, 0, s.stderr);
+  const out = join(tempDir(), 'ablate');
+  const r = runCli(['ablate', '--model', model, '--probe-run', run, '--limit', '30', '--json', '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.metric.name, 'uuas');
+  assert.equal(summary.data, 'ewt', 'the probe run\'s data by default');
+  const label = Object.keys(summary.models)[0]!;
+  const m = summary.models[label];
+  // Unmasked, the saved probe scores what its run reported at that layer (same sentences, same vectors).
+  assert.ok(Math.abs(m.baseline - summary.metric.uuasInRun) < 1e-6, `${m.baseline} vs ${summary.metric.uuasInRun}`);
+  const rows = parse(readFileSync(join(out, 'results.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+  const single = rows.filter((x) => x.analysis === 'single-head');
+  assert.equal(single.length, 12);
+  assert.equal(rows.filter((x) => x.analysis === 'keep-one').length, 12);
+  assert.equal(rows.filter((x) => x.analysis === 'importance').length, 0);
+  // The embeddings (layer.0) do not depend on any head; a deeper layer does on some.
+  if (summary.metric.layer === 'layer.0') assert.ok(single.every((x) => Number(x.delta) === 0));
+  else assert.ok(single.some((x) => Number(x.delta) !== 0));
+
+  const explicit = runCli(['ablate', '--model', model, '--probe-run', run, '--analyses', 'importance', '--out', join(tempDir(), 'x')]);
+  assert.equal(explicit.status, 2);
+  assert.match(explicit.stderr, /cannot be computed for a saved probe/);
+  const other = runCli(['ablate', '--model', `random:${model}`, '--probe-run', run, '--out', join(tempDir(), 'y')]);
+  assert.equal(other.status, 2);
+  assert.match(other.stderr, /trained on another model/);
+});

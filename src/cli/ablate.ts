@@ -1,6 +1,7 @@
+import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadSplits } from '../corpus/load.js';
-import type { Corpus } from '../corpus/types.js';
+import type { Corpus, Sentence } from '../corpus/types.js';
 import { TfjsBert, TfjsEngine } from '../model/bert-tfjs.js';
 import { createEngine } from '../model/engine.js';
 import { loadModel } from '../model/load.js';
@@ -14,9 +15,11 @@ import { headGradients, importanceScores, RECIPES, type Recipe } from '../probes
 import { fitting, GRADIENT_MAX_TOKENS, MASK_MODES, maskSentences, MLM_RATE, mlmScore, mlmSet, type MaskMode, type MlmSet } from '../probes/ablate-mlm.js';
 import { pruningSchedule } from '../probes/ablate-prune.js';
 import { prunedSpeed } from '../probes/ablate-speed.js';
+import { ProbeUuas, readProbeRun } from '../probes/ablate-probe-run.js';
+import { treeProblem } from '../probes/trees.js';
 import { createResultSet, type ResultSet } from '../results/resultset.js';
 import { heatmap, lineWithBand, scatter } from '../results/figures.js';
-import { InputError } from '../util/errors.js';
+import { InputError, RuntimeFailure } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { action, addModelOptions, addOutputOptions, addRunOptions, isOffline, positiveInt, withExample, type CommonOptions } from './common.js';
 import { addDataOptions, addSplitOptions, loadOptionsFrom, type DataCliOptions } from './data-options.js';
@@ -38,7 +41,11 @@ interface AblateOptions extends CommonOptions, DataCliOptions {
   speedAt: number;
   limit: number | null;
   control?: 'random';
+  probeRun?: string;
 }
+
+/** What a saved probe can be re-scored for: importance needs gradients of its loss through BERT (not written yet). */
+const PROBE_RUN_ANALYSES: readonly Analysis[] = ['ablation', 'keep-one'];
 
 const DEFAULT_LIMIT = 500;
 
@@ -75,14 +82,15 @@ export function register(program: Command): void {
     .option('--threshold <x>', 'prunable fraction: largest pruning step before the metric falls under x times the original (HF masking_threshold)', fraction('--threshold'), 0.9)
     .option('--speed-at <fraction>', 'fraction of heads pruned (importance order) for the pruned-model speed measurement', fraction('--speed-at', true), 0.5)
     .option('--limit <n|all>', `sentences used per split (the metric runs once per mask: hundreds of passes)`, limitArg, DEFAULT_LIMIT)
-    .addOption(new Option('--control <kind>', 'also analyse the random-init control model of the same shape (labelled random-init)').choices(['random']));
+    .addOption(new Option('--control <kind>', 'also analyse the random-init control model of the same shape (labelled random-init)').choices(['random']))
+    .option('--probe-run <dir>', 'metric: a saved structural probe run (its results folder) re-scored with heads masked: UUAS of the distance probe at its best layer (analyses: ablation, keep-one)');
   addDataOptions(cmd, { defaultData: 'ewt' });
   addSplitOptions(cmd);
   addModelOptions(cmd);
   addRunOptions(cmd);
   addOutputOptions(cmd);
   withExample(cmd, 'bert-probe ablate --data ewt --model bert-base-uncased --recipe michel --limit 200');
-  cmd.action(action(async (ui: Ui, opts: AblateOptions) => runAblate(ui, opts)));
+  cmd.action(action(async (ui: Ui, opts: AblateOptions, command: Command) => runAblate(ui, opts, command)));
 }
 
 interface Sets {
@@ -110,11 +118,35 @@ function buildSets(model: LoadedModel, evalCorpus: Corpus, importanceCorpus: Cor
   return { eval: evalSet, importance: importanceSet, tooLong: { eval: e.tooLong, importance: i.tooLong } };
 }
 
-async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
+async function runAblate(ui: Ui, opts: AblateOptions, command?: Command): Promise<void> {
   const offline = isOffline(opts);
+  const probeRun = opts.probeRun ? readProbeRun(resolve(opts.probeRun)) : null;
+  if (probeRun) {
+    const other = opts.analyses.filter((a) => !PROBE_RUN_ANALYSES.includes(a));
+    if (other.length && command?.getOptionValueSource('analyses') !== 'default') {
+      throw new InputError(`--probe-run: ${other.join(', ')} cannot be computed for a saved probe yet`, {
+        expected: `--analyses ${PROBE_RUN_ANALYSES.join(',')} (importance needs gradients of the probe's loss through BERT; not implemented)`,
+        found: `--analyses ${opts.analyses.join(',')}`,
+        fix: `use --analyses ${PROBE_RUN_ANALYSES.join(',')}, or drop --probe-run for the masked-LM analyses`,
+      });
+    }
+    opts.analyses = opts.analyses.filter((a) => PROBE_RUN_ANALYSES.includes(a));
+    // The probe was scored on its run's data; re-score on the same unless --data says otherwise.
+    if (command?.getOptionValueSource('data') === 'default' && probeRun.data) opts.data = probeRun.data;
+    else if (probeRun.data && probeRun.data !== opts.data) ui.warn(`--probe-run: the probe was trained and scored on ${probeRun.data}; re-scoring it on ${opts.data}`);
+  }
   const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
-  requireMlmHead(model);
+  if (!probeRun) requireMlmHead(model);
+  else if (probeRun.weightsSha256 && probeRun.weightsSha256 !== model.source.weightsSha256) {
+    throw new InputError('--probe-run: the probe was trained on another model', {
+      file: join(probeRun.dir, 'manifest.json'),
+      expected: `weights sha256 ${probeRun.weightsSha256.slice(0, 16)}… (the run's model)`,
+      found: `${model.source.id}: ${model.source.weightsSha256.slice(0, 16)}…`,
+      fix: 'pass the --model the probe run used',
+    });
+  }
   const splits = await loadSplits(opts.data, loadOptionsFrom(opts, ui, offline));
+  const treeSentences = probeRun ? withTrees(splits.test, opts.limit, ui) : [];
   // Data (REFERENCES.md §2.3, §2.6): M16 computes importance on training data, HF on the set it evaluates.
   const importanceCorpus = opts.recipe === 'michel' ? splits.train : splits.test;
   const analyses = new Set(opts.analyses);
@@ -138,7 +170,7 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
     }
     return s;
   };
-  const sets = setsFor(model);
+  const sets = probeRun ? null : setsFor(model);
   const L = model.config.numHiddenLayers;
   const heads = model.config.numAttentionHeads;
   const tfRuntime = await selectTfjsBackend(opts.backend, ui);
@@ -147,14 +179,16 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
     ...(models[1] ? { control: { id: models[1].source.id, weightsSha256: models[1].source.weightsSha256, randomInit: true } } : {}),
     data: {
       id: opts.data,
-      eval: { split: splits.test.id, sha256: splits.test.sha256, sentences: sets.eval.examples.length, tooLong: sets.tooLong.eval, tokens: sets.eval.tokens },
-      importance: { split: importanceCorpus.id, sha256: importanceCorpus.sha256, sentences: sets.importance.examples.length, tooLong: sets.tooLong.importance, tokens: sets.importance.tokens },
+      eval: { split: splits.test.id, sha256: splits.test.sha256, sentences: sets ? sets.eval.examples.length : treeSentences.length, ...(sets ? { tooLong: sets.tooLong.eval, tokens: sets.eval.tokens } : {}) },
+      ...(sets ? { importance: { split: importanceCorpus.id, sha256: importanceCorpus.sha256, sentences: sets.importance.examples.length, tooLong: sets.tooLong.importance, tokens: sets.importance.tokens } } : {}),
       limit: opts.limit,
     },
     ablate: {
       recipe: opts.recipe,
       recipeDetails: recipeDetails(opts.recipe, recompute, L * heads),
-      metric: { name: 'mlm_loss', higherIsBetter: false, maskMode: opts.maskMode, rate: MLM_RATE, count: 'max(1, round(0.15 x content pieces)) per sentence', pieces: sets.eval.pieces, seed: opts.seed },
+      metric: probeRun
+        ? { name: 'uuas', higherIsBetter: true, probeRun: probeRun.dir, family: probeRun.family, layer: probeRun.unit, rank: probeRun.rank, probeSeed: probeRun.seed, uuasInRun: probeRun.uuas, pooling: 'mean', sentences: treeSentences.length }
+        : { name: 'mlm_loss', higherIsBetter: false, maskMode: opts.maskMode, rate: MLM_RATE, count: 'max(1, round(0.15 x content pieces)) per sentence', pieces: sets!.eval.pieces, seed: opts.seed },
       analyses: [...analyses],
       randomOrders: opts.randomOrders,
       threshold: opts.threshold,
@@ -167,7 +201,16 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
   const rows: Row[] = [];
   for (const m of models) {
     const label = modelLabel(m);
-    const mSets = setsFor(m);
+    let probe = probeRun;
+    if (probeRun && m !== model) {
+      try {
+        probe = readProbeRun(probeRun.dir, label);
+      } catch (err) {
+        ui.warn(`--probe-run: no saved probe for the control ${label} (${(err as Error).message.split('\n')[0]}); the control is skipped`);
+        continue;
+      }
+    }
+    const mSets = probe ? null : setsFor(m);
     const engine = await rs.stage(`${label}: engine`, () => createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
     if (m === model) rs.setManifest({ engine: engine.kind, backend: engine.backend });
     let bert: TfjsBert | null = null;
@@ -179,8 +222,14 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
           label,
           layers: L,
           heads,
-          metric: { name: 'mlm_loss', higherIsBetter: false, evaluate: async (mask) => (await mlmScore(engine, mSets.eval, mask)).loss },
+          metric: probe
+            ? (() => {
+                const uuas = new ProbeUuas(engine, m, probe, treeSentences, opts.batchSize);
+                return { name: 'uuas', higherIsBetter: true, evaluate: (mask: Float32Array) => uuas.evaluate(mask) };
+              })()
+            : { name: 'mlm_loss', higherIsBetter: false, evaluate: async (mask: Float32Array) => (await mlmScore(engine, mSets!.eval, mask)).loss },
           importance: async (mask) => {
+            if (!mSets) throw new RuntimeFailure('head importance needs the masked-LM loss (no gradients through a saved probe)');
             const b = getBert();
             if (tfRuntime.tf.getBackend() !== tfRuntime.backend) await tfRuntime.tf.setBackend(tfRuntime.backend);
             const bar = ui.bar(`${label}: importance gradients`, mSets.importance.batches.length, '{bar} {value}/{total} batches | ETA {eta_formatted}');
@@ -188,7 +237,7 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
             bar.stop();
             return { ...importanceScores(gradients, opts.recipe, L, heads), gradients };
           },
-          speed: (await onnxAvailable())
+          speed: mSets && (await onnxAvailable())
             ? async (mask) => {
                 speedEngine ??= engine instanceof OnnxEngine ? engine : await OnnxEngine.create(m, { device: opts.device, ui });
                 return prunedSpeed(m, speedEngine, mSets.eval.batches.map((b) => b.batch), mask);
@@ -209,13 +258,15 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
     }
   }
   rs.writeRows(rows, [...RESULT_COLUMNS], COLUMN_DESCRIPTIONS);
-  addFigures(rs, results, opts.recipe, L * heads);
+  addFigures(rs, results, opts.recipe, L * heads, probeRun ? `UUAS (${probeRun.unit} distance probe)` : 'masked-LM loss');
   const summary = {
     command: 'ablate',
     model: model.source.id,
     data: opts.data,
     recipe: opts.recipe,
-    metric: { name: 'mlm_loss', higherIsBetter: false, maskMode: opts.maskMode, sentences: sets.eval.examples.length, pieces: sets.eval.pieces },
+    metric: probeRun
+      ? { name: 'uuas', higherIsBetter: true, probeRun: probeRun.dir, layer: probeRun.unit, uuasInRun: probeRun.uuas, sentences: treeSentences.length }
+      : { name: 'mlm_loss', higherIsBetter: false, maskMode: opts.maskMode, sentences: sets!.eval.examples.length, pieces: sets!.eval.pieces },
     models: Object.fromEntries(results.map((r) => [r.label, r.summary])),
   };
   const table = results.map((r) => {
@@ -225,6 +276,14 @@ async function runAblate(ui: Ui, opts: AblateOptions): Promise<void> {
     return { model: r.label, recipe: opts.recipe, baseline: r.baseline, most_decisive: top, most_important: imp, spearman: s.importance?.spearmanWithAblation ?? null, prunable: s.pruning?.prunableFraction ?? null, speedup: s.speed?.speedup ?? null };
   });
   await rs.finish(summary, { columns: ['model', 'recipe', 'baseline', 'most_decisive', 'most_important', 'spearman', 'prunable', 'speedup'], rows: table });
+}
+
+/** The eval split's sentences with a valid tree (the structural probe's metric needs them). */
+function withTrees(corpus: Corpus, limit: number | null, ui: Ui): Sentence[] {
+  const kept = corpus.sentences.filter((s) => s.heads && !treeProblem(s.heads));
+  if (!kept.length) throw new InputError(`${corpus.id} has no sentence with a dependency tree`, { file: corpus.files[0], expected: 'a treebank split (UUAS needs gold trees)', found: `${corpus.sentences.length} sentences without trees`, fix: 'use --data ewt, ptb, or a .conllu file' });
+  if (kept.length < corpus.sentences.length) ui.warn(`${corpus.id}: skipped ${corpus.sentences.length - kept.length} sentence(s) without a valid tree`);
+  return limit === null ? kept : kept.slice(0, limit);
 }
 
 /** What the recipe does, written into the manifest (REFERENCES.md §2.3-2.6). */
@@ -250,12 +309,12 @@ function recipeDetails(recipe: Recipe, recompute: boolean, total: number): Recor
       };
 }
 
-function addFigures(rs: ResultSet, results: ModelAblation[], recipe: Recipe, total: number): void {
+function addFigures(rs: ResultSet, results: ModelAblation[], recipe: Recipe, total: number, metric: string): void {
   results.forEach((r, k) => {
     const suffix = k === 0 ? '' : '-control';
     if (r.delta) {
-      rs.addFigure(`ablation-delta${suffix}`, heatmap({ values: r.delta, title: `${r.label}: Δ masked-LM loss with one head masked`, valueTitle: 'Δ loss', scheme: 'blueorange', ...symmetric(r.delta) }),
-        `Single-head ablation (${r.label}): masked-LM loss with head (layer, head) masked alone, minus the unmasked loss ${r.baseline.toFixed(4)}. Orange: the loss rises (the head matters); blue: it falls.`);
+      rs.addFigure(`ablation-delta${suffix}`, heatmap({ values: r.delta, title: `${r.label}: Δ ${metric} with one head masked`, valueTitle: 'Δ', scheme: 'blueorange', ...symmetric(r.delta) }),
+        `Single-head ablation (${r.label}): ${metric} with head (layer, head) masked alone, minus the unmasked ${r.baseline.toFixed(4)}. Orange: it rises; blue: it falls.`);
     }
     if (r.importance) {
       rs.addFigure(`importance${suffix}`, heatmap({ values: r.importance, title: `${r.label}: head importance (${recipe})`, valueTitle: 'importance' }),
@@ -264,8 +323,8 @@ function addFigures(rs: ResultSet, results: ModelAblation[], recipe: Recipe, tot
         const heads = r.delta[0]!.length;
         rs.addFigure(`importance-vs-ablation${suffix}`, scatter({
           points: r.delta.flat().map((d, i) => ({ x: r.importance!.flat()[i]!, y: d, label: `${Math.floor(i / heads) + 1}-${(i % heads) + 1}` })),
-          xTitle: `importance (${recipe})`, yTitle: 'Δ loss, head masked alone', title: `${r.label}: importance against single-head ablation`, showLabels: total <= 48,
-        }), `Each head's importance against the change in masked-LM loss when it alone is masked (${r.label}).`);
+          xTitle: `importance (${recipe})`, yTitle: `Δ ${metric}, head masked alone`, title: `${r.label}: importance against single-head ablation`, showLabels: total <= 48,
+        }), `Each head's importance against the change in ${metric} when it alone is masked (${r.label}).`);
       }
     }
     if (r.curves) {
@@ -282,8 +341,8 @@ function addFigures(rs: ResultSet, results: ModelAblation[], recipe: Recipe, tot
       }
       lines.unshift({ series: 'importance order', x: 0, y: r.baseline });
       if (r.curves.random.length) lines.push({ series: `random order (mean of ${r.curves.random.length})`, x: 0, y: r.baseline });
-      rs.addFigure(`pruning-curve${suffix}`, lineWithBand({ lines, bands, rule: { y: r.baseline, label: 'unpruned' }, title: `${r.label}: pruning heads (${recipe})`, xTitle: 'fraction of heads pruned', yTitle: 'masked-LM loss', xFormat: '.0%' }),
-        `Masked-LM loss as heads are pruned in order of importance (${recipe} recipe) and in ${r.curves.random.length} random orders (mean, shaded min–max), ${r.label}. The dashed line is the unpruned loss.`);
+      rs.addFigure(`pruning-curve${suffix}`, lineWithBand({ lines, bands, rule: { y: r.baseline, label: 'unpruned' }, title: `${r.label}: pruning heads (${recipe})`, xTitle: 'fraction of heads pruned', yTitle: metric, xFormat: '.0%' }),
+        `The ${metric} as heads are pruned in order of importance (${recipe} recipe) and in ${r.curves.random.length} random orders (mean, shaded min–max), ${r.label}. The dashed line is the unpruned value.`);
     }
   });
 }
