@@ -129,6 +129,8 @@ export interface ProbeFamily<O extends RunnerOptions> {
   /** Columns of the compact table in the report and on a TTY (default: the summary's scalars). */
   table?(seeds: number): readonly string[];
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
+  /** Called once when the run ends (e.g. to release compiled probes). */
+  dispose?(): Promise<void>;
   /** Probe settings for manifest.json. */
   describe?(opts: O, config: BertConfig): Record<string, unknown>;
 }

@@ -22,7 +22,7 @@ import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
 import { extractActivations } from '../extract/pipeline.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import { openStore, type ActivationStore } from '../extract/store.js';
+import { openActivations } from '../extract/sources/open.js';
 import { createEngine } from '../model/engine.js';
 import { loadModel, peekConfig } from '../model/load.js';
 import { isOffline } from '../model/resolve.js';
@@ -108,51 +108,6 @@ export function modelLabel(m: LoadedModel): string {
   return m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
 }
 
-/**
- * Our store as an ActivationSource. TEMPORARY until the `store` engineer's positional
- * `readWords` lands on ActivationStore: one whole layer is read and kept (the last one asked).
- */
-function storeSource(store: ActivationStore): ActivationSource {
-  let cached: { layer: number; vectors: Float32Array; offsets: Int32Array } | null = null;
-  const H = store.hiddenSize;
-  return {
-    numSentences: store.numSentences,
-    hiddenSize: H,
-    numHeads: store.numHeads,
-    layers: store.layers,
-    attentionLayers: store.attentionLayers,
-    rawAttentionLayers: store.rawAttentionLayers,
-    wordCounts: store.wordCounts,
-    hasPieces: false,
-    description: { kind: 'store', dirs: store.dirs },
-    async readWords(layer, sentences) {
-      if (!cached || cached.layer !== layer) {
-        cached = null;
-        const r = await store.readLayer(layer);
-        cached = { layer, vectors: r.vectors, offsets: r.sentenceOffsets };
-      }
-      const { vectors, offsets } = cached;
-      let total = 0;
-      for (const s of sentences) total += store.wordCounts[s]!;
-      const out = new Float32Array(total * H);
-      let at = 0;
-      for (const s of sentences) {
-        const part = vectors.subarray(offsets[s]! * H, offsets[s + 1]! * H);
-        out.set(part, at);
-        at += part.length;
-      }
-      return out;
-    },
-    readPieces: () => Promise.reject(new Error('piece-level reads need the store engineer\'s ActivationSource')),
-    readAttention: (layer, sentence) => store.readAttention(layer, sentence),
-    readRawAttention: (layer, sentence) => store.readRawAttention(layer, sentence),
-    hasAttention: (sentence) => store.hasAttention(sentence),
-    close: async () => {
-      cached = null;
-    },
-  };
-}
-
 /** `--activations`: `SPLIT=DIR` items (a split may name several --shard stores). */
 function activationDirs(items: readonly string[]): Record<SplitName, string[]> {
   const out: Record<SplitName, string[]> = { train: [], dev: [], test: [] };
@@ -167,16 +122,12 @@ function activationDirs(items: readonly string[]): Record<SplitName, string[]> {
   return out;
 }
 
-function checkSource(source: ActivationSource, split: SplitName, sentences: readonly Sentence[], request: ActivationRequest, where: string): void {
-  const fail = (expected: string, found: string) => {
-    throw new InputError(`--activations ${split}: the activations do not fit the corpus`, { file: where, expected, found, fix: 'extract the activations from the same corpus, split, --limit and layers' });
-  };
-  if (source.numSentences !== sentences.length) fail(`${sentences.length} sentences (the ${split} split as selected)`, `${source.numSentences}`);
-  sentences.forEach((s, i) => {
-    if (source.wordCounts[i] !== s.words.length) fail(`sentence ${i} (${s.id}) with ${s.words.length} words`, `${source.wordCounts[i]} vectors`);
-  });
+/** The hidden states a family asks for are all in the given activations, or exit 2. */
+function checkLayers(source: ActivationSource, split: SplitName, request: ActivationRequest, where: string): void {
   const missing = request.layers.filter((l) => !source.layers.includes(l));
-  if (missing.length) fail(`hidden states ${request.layers.join(', ')}`, `no layer ${missing.join(', ')} (it has ${source.layers.join(', ')})`);
+  if (missing.length) {
+    throw new InputError(`--activations ${split}: no ${missing.map((l) => `layer.${l}`).join(', ')}`, { file: where, expected: `hidden states ${request.layers.join(', ')}`, found: `layers ${source.layers.join(', ') || 'none'}`, fix: 'extract those layers too, or pass --layers with the ones the activations have' });
+  }
 }
 
 /** Mean and sample standard deviation (n − 1); sd is null for one value. */
@@ -348,22 +299,23 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const out = {} as Record<SplitName, ActivationSource>;
       if (given) {
         for (const k of SPLITS) {
-          const src = storeSource(openStore(given[k]));
-          checkSource(src, k, sentences[k], request, given[k].join(', '));
-          out[k] = src;
+          out[k] = await openActivations(given[k], corpora[k]);
+          checkLayers(out[k], k, request, given[k].join(', '));
         }
         return out;
       }
       const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
       rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
       try {
-        for (const k of SPLITS) out[k] = storeSource(await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui }));
+        for (const k of SPLITS) out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui });
       } finally {
         await engine.dispose();
       }
       return out;
     });
     const splits = Object.fromEntries(SPLITS.map((k) => [k, { name: k, sentences: sentences[k], activations: sources[k] } satisfies SplitData])) as Record<SplitName, SplitData>;
+    const described = Object.fromEntries(SPLITS.map((k) => [k, sources[k].description]));
+    rs.setManifest(m === model ? { activations: { sources: described } } : { control: { activations: described } });
     if (!baselineDone) {
       const b = await rs.stage('baseline', () => family.baseline!({ opts, splits, seed: opts.seed, seedIndex: 0, ui }));
       rows.unshift(...b.rows);
@@ -389,7 +341,10 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       rs.writeRows(rows as never, columns, descriptions);
     }
     bar.stop();
+    for (const k of SPLITS) await sources[k].close();
   }
+
+  await family.dispose?.();
 
   // 5. Results.
   if (saver.count) rs.setManifest({ probes: { index: 'probes/index.json', files: saver.count } });
