@@ -6,6 +6,7 @@ import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
+import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
@@ -14,6 +15,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['extract', benchExtract],
   ['structural', benchStructural],
   ['corpus', benchCorpus],
+  ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];
