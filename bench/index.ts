@@ -5,6 +5,8 @@
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
+import { benchStructuralConcurrency } from './structural-concurrency.js';
+import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
@@ -13,6 +15,8 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
   ['structural', benchStructural],
+  ['structural-concurrency', benchStructuralConcurrency],
+  ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
