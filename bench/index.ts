@@ -8,6 +8,7 @@ import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
+import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
@@ -18,6 +19,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
+  ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];

@@ -363,7 +363,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
         const perSeed: UnitResult[] = [];
         for (let k = 0; k < seeds; k++) {
           const seed = opts.seed + k;
-          const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit }, splits, seed, seedIndex: k, threads: plan.threads, ui };
+          const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer }, splits, seed, seedIndex: k, threads: plan.threads, ui };
           perSeed.push(await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx)));
           bar.increment(1);
         }
