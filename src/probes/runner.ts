@@ -306,7 +306,9 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     activations: opts.activations ? { given: opts.activations } : { request },
   });
 
-  const plan = parallelism(family.probesPerUnit?.(opts) ?? 1, opts.jobs);
+  // Families opt in to parallel units by declaring probesPerUnit (a family that runs the model
+  // inside a unit keeps one unit at a time unless --jobs says otherwise).
+  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : parallelism(availableParallelism(), opts.jobs);
   rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, onnxruntimeThreadsPerProbe: plan.threads, cores: availableParallelism() } });
   const metrics = family.metrics ?? [];
   const columns = resultColumns(family.columns, metrics, seeds);
@@ -363,7 +365,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
         const perSeed: UnitResult[] = [];
         for (let k = 0; k < seeds; k++) {
           const seed = opts.seed + k;
-          const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer }, splits, seed, seedIndex: k, threads: plan.threads, ui };
+          const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits, seed, seedIndex: k, threads: plan.threads, ui };
           perSeed.push(await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx)));
           bar.increment(1);
         }
