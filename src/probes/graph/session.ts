@@ -10,6 +10,8 @@ export interface SessionOptions {
   device?: 'cpu' | 'cuda';
   /** Intra-op threads (default: the machine's parallelism). */
   threads?: number;
+  /** Let idle intra-op threads busy-wait for work (default false: see create()). */
+  spinning?: boolean;
 }
 
 function tensorOf(f: Feed): ort.Tensor {
@@ -36,6 +38,9 @@ export class GraphSession {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      // Busy-waiting threads burn a shared machine's cores between the many small runs of a
+      // training loop (measured: bench/trainer.ts, PERFORMANCE notes in the bench's header).
+      extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
     });
     return new GraphSession(session, session.inputNames);
   }

@@ -1,0 +1,259 @@
+/**
+ * `npm run bench -- trainer` (issue 9): our probe trainer (src/probes/trainer.ts trainProbe on
+ * graphs derived by src/probes/graph, run by onnxruntime) against the same model in PyTorch
+ * (bench/peers/trainer.py) on data of the same shape, in the same run, as ratios.
+ *
+ * (a) distance: Hewitt & Manning's distance probe, 768-d vectors, rank 768, batches of 20, on
+ *     the PTB sample's train and dev sentences: their real lengths and tree distances, the word
+ *     vectors seeded standard normals (timing does not depend on the values). Seconds per epoch
+ *     = one shuffled pass over train (loss, gradient, Adam) + the dev loss, as the regimen runs.
+ *     PyTorch: structural-probes' formulation (X·proj on the padded batch, L1DistanceLoss) with
+ *     distances in Gram form.
+ * (b) mlp: Tenney's classifier (768→256 Tanh LayerNorm Dropout(0.3) →17, sigmoid BCE, Adam 1e-4,
+ *     clip 5) on 200,000 × 768 seeded normal examples in batches of 32; seconds per epoch =
+ *     one shuffled pass over the examples (no validation).
+ *
+ * Both sides use the same number of threads (the machine's parallelism). Environment:
+ *   BENCH_TRAINER_EPOCHS (default 3 for (a), 1 for (b); the first epoch of each side is
+ *   reported apart as warm-up and the rest averaged), BENCH_TRAINER_TASKS=distance,mlp,
+ *   BENCH_TRAINER_MLP_EXAMPLES (default 200000), BENCH_TRAINER_THREADS.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSplits } from '../src/corpus/load.js';
+import type { Sentence } from '../src/corpus/types.js';
+import { mlp, mlpParams, sigmoidBce, structuralDistanceLoss } from '../src/probes/blocks.js';
+import { compileProbe, initParams, type ProbeDefinition } from '../src/probes/probe-model.js';
+import { makeBatch, type ProbeExample } from '../src/probes/structural.js';
+import { trainProbe, type Batch } from '../src/probes/trainer.js';
+import { treeDistances, treeProblem } from '../src/probes/trees.js';
+import { writeJsonAtomic } from '../src/util/atomic.js';
+import { mulberry32, shuffled } from '../src/util/random.js';
+
+const HIDDEN = 768;
+const THREADS = Number(process.env.BENCH_TRAINER_THREADS ?? availableParallelism());
+const TASKS = (process.env.BENCH_TRAINER_TASKS ?? 'distance,mlp').split(',');
+const MLP_EXAMPLES = Number(process.env.BENCH_TRAINER_MLP_EXAMPLES ?? 200_000);
+const PEER = fileURLToPath(new URL('../../bench/peers/trainer.py', import.meta.url)); // from dist/bench/
+
+function normals(n: number, rand: () => number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rand()));
+    const t = 2 * Math.PI * rand();
+    out[i] = r * Math.cos(t);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(t);
+  }
+  return out;
+}
+
+function torchAvailable(): string | null {
+  const r = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** Run the PyTorch peer on a spec; its epoch times, or null with the reason printed. */
+interface Times {
+  wall: number[];
+  cpu: number[];
+}
+
+function runPeer(spec: Record<string, unknown>): Times | null {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-trainer-'));
+  try {
+    const file = join(dir, 'spec.json');
+    writeFileSync(file, JSON.stringify(spec));
+    // OMP_WAIT_POLICY=PASSIVE: no busy-waiting OpenMP threads, as our onnxruntime sessions
+    // run without spinning (on a loaded machine spinning costs PyTorch up to 10× here).
+    const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+    const r = spawnSync('python3', [PEER, file], { encoding: 'utf8', maxBuffer: 1 << 26, env });
+    if (r.status !== 0) {
+      console.log(`  PyTorch peer failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      return null;
+    }
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { epoch_seconds: number[]; epoch_cpu_seconds: number[] };
+    return { wall: out.epoch_seconds, cpu: out.epoch_cpu_seconds };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Mean of the epochs after the first (the first when there is only one). */
+function steady(times: number[]): number {
+  const rest = times.length > 1 ? times.slice(1) : times;
+  return rest.reduce((a, b) => a + b, 0) / rest.length;
+}
+
+/** Wall and CPU seconds (all threads of the process) of each epoch, from onEpoch calls. */
+class EpochClock {
+  readonly times: Times = { wall: [], cpu: [] };
+  private t = performance.now();
+  private c = process.cpuUsage();
+  lap(): number {
+    const t = performance.now();
+    const c = process.cpuUsage();
+    this.times.wall.push((t - this.t) / 1000);
+    this.times.cpu.push((c.user + c.system - this.c.user - this.c.system) / 1e6);
+    this.t = t;
+    this.c = c;
+    return this.times.wall[this.times.wall.length - 1]!;
+  }
+}
+
+function report(label: string, ours: Times, peer: Times | null, goal: number): Record<string, unknown> {
+  const o = steady(ours.wall);
+  const oc = steady(ours.cpu);
+  const fmt = (xs: number[]) => xs.map((t) => t.toFixed(2)).join(', ');
+  const line = [`  ours: ${o.toFixed(2)} s/epoch wall, ${oc.toFixed(2)} CPU s (epochs ${fmt(ours.wall)})`];
+  const out: Record<string, unknown> = { task: label, oursSecondsPerEpoch: o, oursCpuSecondsPerEpoch: oc, oursEpochs: ours, loadAverage: loadavg() };
+  if (peer) {
+    const p = steady(peer.wall);
+    const pc = steady(peer.cpu);
+    const ratio = p / o;
+    line.push(`  PyTorch: ${p.toFixed(2)} s/epoch wall, ${pc.toFixed(2)} CPU s (epochs ${fmt(peer.wall)})`);
+    line.push(`  ratio (PyTorch time / ours): wall ${ratio.toFixed(2)}× — goal ≥ ${goal}× ${ratio >= goal ? 'met' : 'NOT met'}; CPU time ${(pc / oc).toFixed(2)}×`);
+    Object.assign(out, { peerSecondsPerEpoch: p, peerCpuSecondsPerEpoch: pc, peerEpochs: peer, ratio, cpuRatio: pc / oc, goal });
+  }
+  line.push(`  load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(line.join('\n'));
+  return out;
+}
+
+function treeExamples(sentences: Sentence[]): { n: number; heads: number[]; distances: Float32Array }[] {
+  return sentences.filter((s) => s.heads && !treeProblem(s.heads)).map((s) => ({ n: s.words.length, heads: s.heads!, distances: treeDistances(s.heads!) }));
+}
+
+async function benchDistance(torchVersion: string | null): Promise<Record<string, unknown>> {
+  const epochs = Number(process.env.BENCH_TRAINER_EPOCHS ?? 3);
+  const splits = await loadSplits('ptb', { offline: true });
+  const trainTrees = treeExamples(splits.train.sentences);
+  const devTrees = treeExamples(splits.dev.sentences);
+  const rand = mulberry32(42);
+  const toExamples = (t: typeof trainTrees): ProbeExample[] => t.map((e) => ({ n: e.n, vectors: normals(e.n * HIDDEN, rand), distances: e.distances }));
+  const train = toExamples(trainTrees);
+  const dev = toExamples(devTrees);
+  const words = train.reduce((a, e) => a + e.n, 0);
+  console.log(`\ntrainer (a): distance probe, ${HIDDEN}-d, rank ${HIDDEN}, PTB sample ${train.length} train sentences (${words} words, synthetic normal vectors), ${dev.length} dev; batches of 20; ${epochs} epochs; ${THREADS} threads`);
+
+  const def: ProbeDefinition = {
+    name: 'structural_distance',
+    params: [{ name: 'proj', shape: [HIDDEN, HIDDEN], init: { uniform: [-0.05, 0.05] } }],
+    inputs: [
+      { name: 'x', shape: ['words', HIDDEN] },
+      { name: 'rows', shape: ['bl'], type: 'int64' },
+      { name: 'target', shape: ['b', 'len', 'len'] },
+      { name: 'mask', shape: ['b', 'len', 'len'] },
+      { name: 'norm', shape: ['b'] },
+    ],
+    build: (g, p, i) => ({ loss: structuralDistanceLoss(g, p.proj!, { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm! }), outputs: {} }),
+  };
+  const toBatch = (items: readonly ProbeExample[]): Batch => {
+    const p = makeBatch(items, 'distance', HIDDEN);
+    const dims = [p.b, p.len, p.len];
+    return {
+      count: p.b,
+      feeds: {
+        x: { data: p.x, dims: [p.words, HIDDEN] },
+        rows: { data: BigInt64Array.from(p.rows, (r) => BigInt(r)), dims: [p.b * p.len] },
+        target: { data: p.target, dims },
+        mask: { data: p.mask, dims },
+        norm: { data: p.norm, dims: [p.b] },
+      },
+    };
+  };
+  async function* batchesOf(items: readonly ProbeExample[]): AsyncIterable<Batch> {
+    for (let i = 0; i < items.length; i += 20) yield toBatch(items.slice(i, i + 20));
+  }
+  const probe = await compileProbe(def, { threads: THREADS });
+  const params = initParams(def, 42);
+  const shuffleRand = mulberry32(7);
+  const devSorted = [...dev].sort((a, b) => a.n - b.n);
+  const clock = new EpochClock();
+  await trainProbe({
+    probe, params, maxEpochs: epochs, patience: epochs + 1,
+    train: () => batchesOf(shuffled(train, shuffleRand)),
+    dev: () => batchesOf(devSorted),
+    onEpoch: (e) => console.log(`  ours epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(3)}, dev loss ${e.devLoss.toFixed(3)}, ${clock.lap().toFixed(2)} s`),
+  });
+  await probe.dispose();
+  let peer: Times | null = null;
+  if (torchVersion) {
+    peer = runPeer({
+      task: 'distance', threads: THREADS, epochs, seed: 42, hidden: HIDDEN, rank: HIDDEN, batch_size: 20,
+      train: { lengths: trainTrees.map((e) => e.n), distances: trainTrees.map((e) => Array.from(e.distances)) },
+      dev: { lengths: devTrees.map((e) => e.n), distances: devTrees.map((e) => Array.from(e.distances)) },
+    });
+  }
+  return report('distance', clock.times, peer, 1.5);
+}
+
+async function benchMlp(torchVersion: string | null): Promise<Record<string, unknown>> {
+  const epochs = Number(process.env.BENCH_TRAINER_EPOCHS ?? 1);
+  const n = MLP_EXAMPLES;
+  const classes = 17;
+  const bs = 32;
+  console.log(`\ntrainer (b): Tenney MLP ${HIDDEN}→256→${classes}, sigmoid BCE, Adam 1e-4, clip 5, dropout 0.3, ${n} × ${HIDDEN} synthetic examples, batches of ${bs}; ${epochs} epoch(s); ${THREADS} threads`);
+  const rand = mulberry32(3);
+  const x = normals(n * HIDDEN, rand);
+  const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * classes));
+  const def: ProbeDefinition = {
+    name: 'tenney_mlp',
+    params: mlpParams('mlp', HIDDEN, 256, classes),
+    inputs: [
+      { name: 'x', shape: ['n', HIDDEN] },
+      { name: 'targets', shape: ['n', classes] },
+    ],
+    build: (g, p, i) => {
+      const logits = mlp(g, i.x!, p, 'mlp', { dropout: 0.3, maskName: 'dropout' });
+      return { loss: sigmoidBce(g, logits, i.targets!), outputs: { logits } };
+    },
+  };
+  const probe = await compileProbe(def, { threads: THREADS });
+  const params = initParams(def, 1);
+  const order = Array.from({ length: n }, (_, i) => i);
+  const shuffleRand = mulberry32(11);
+  async function* trainBatches(): AsyncIterable<Batch> {
+    const perm = shuffled(order, shuffleRand);
+    for (let i = 0; i < n; i += bs) {
+      const idx = perm.slice(i, i + bs);
+      const xb = new Float32Array(idx.length * HIDDEN);
+      const tb = new Float32Array(idx.length * classes);
+      idx.forEach((r, k) => {
+        xb.set(x.subarray(r * HIDDEN, (r + 1) * HIDDEN), k * HIDDEN);
+        tb[k * classes + labels[r]!] = 1;
+      });
+      yield { count: idx.length, feeds: { x: { data: xb, dims: [idx.length, HIDDEN] }, targets: { data: tb, dims: [idx.length, classes] } } };
+    }
+  }
+  // Validation here costs one tiny batch: the bench times the training pass.
+  const devBatch: Batch = { count: 1, feeds: { x: { data: x.subarray(0, HIDDEN), dims: [1, HIDDEN] }, targets: { data: new Float32Array(classes), dims: [1, classes] } } };
+  const clock = new EpochClock();
+  await trainProbe({
+    probe, params, learningRate: 1e-4, gradClipNorm: 5, seed: 5, maxEpochs: epochs, patience: epochs + 1,
+    train: trainBatches,
+    dev: async function* () {
+      yield devBatch;
+    },
+    onEpoch: (e) => console.log(`  ours epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, ${clock.lap().toFixed(2)} s`),
+  });
+  await probe.dispose();
+  let peer: Times | null = null;
+  if (torchVersion) peer = runPeer({ task: 'mlp', threads: THREADS, epochs, seed: 42, examples: n, hidden: HIDDEN, mlp_hidden: 256, classes, batch_size: bs });
+  return report('mlp', clock.times, peer, 1.0);
+}
+
+export async function benchTrainer(): Promise<void> {
+  const torchVersion = torchAvailable();
+  if (!torchVersion) console.log('\ntrainer: python3 cannot import torch, so the PyTorch peer is not run (pip install --no-deps a torch wheel from $PIP_FIND_LINKS); our times only');
+  else console.log(`\ntrainer: PyTorch ${torchVersion} peer (bench/peers/trainer.py), onnxruntime-node for ours`);
+  const results: Record<string, unknown>[] = [];
+  if (TASKS.includes('distance')) results.push(await benchDistance(torchVersion));
+  if (TASKS.includes('mlp')) results.push(await benchMlp(torchVersion));
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const file = join(root, '.bench', `trainer-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeJsonAtomic(file, { bench: 'trainer', date: new Date().toISOString(), threads: THREADS, node: process.version, torch: torchVersion, results });
+  console.log(`  written: ${file}`);
+}
