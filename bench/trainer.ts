@@ -13,9 +13,13 @@
  *     clip 5) on 200,000 × 768 seeded normal examples in batches of 32; seconds per epoch =
  *     one shuffled pass over the examples (no validation).
  *
+ * (c) stack (ours only, issue 9 item 7): the probes of K layers sharing each batch — K separate
+ *     loss-and-gradient runs, K runs issued concurrently, or one graph holding the K probes —
+ *     per step, for Tenney's MLP (K = 13, batches of 32) and the distance probe (K = 3).
+ *
  * Both sides use the same number of threads (the machine's parallelism). Environment:
  *   BENCH_TRAINER_EPOCHS (default 3 for (a), 1 for (b); the first epoch of each side is
- *   reported apart as warm-up and the rest averaged), BENCH_TRAINER_TASKS=distance,mlp,
+ *   reported apart as warm-up and the rest averaged), BENCH_TRAINER_TASKS=distance,mlp,stack,
  *   BENCH_TRAINER_MLP_EXAMPLES (default 200000), BENCH_TRAINER_THREADS.
  */
 import { spawnSync } from 'node:child_process';
@@ -35,7 +39,7 @@ import { mulberry32, shuffled } from '../src/util/random.js';
 
 const HIDDEN = 768;
 const THREADS = Number(process.env.BENCH_TRAINER_THREADS ?? availableParallelism());
-const TASKS = (process.env.BENCH_TRAINER_TASKS ?? 'distance,mlp').split(',');
+const TASKS = (process.env.BENCH_TRAINER_TASKS ?? 'distance,mlp,stack').split(',');
 const MLP_EXAMPLES = Number(process.env.BENCH_TRAINER_MLP_EXAMPLES ?? 200_000);
 const PEER = fileURLToPath(new URL('../../bench/peers/trainer.py', import.meta.url)); // from dist/bench/
 
@@ -245,6 +249,85 @@ async function benchMlp(torchVersion: string | null): Promise<Record<string, unk
   return report('mlp', clock.times, peer, 1.0);
 }
 
+/** K copies of a definition in one graph: params and inputs prefixed `uK.` except `shared` inputs; loss = Σ. */
+function stackDefinitions(def: ProbeDefinition, K: number, shared: string[]): ProbeDefinition {
+  const name = (k: number, n: string) => (shared.includes(n) ? n : `u${k}.${n}`);
+  return {
+    name: `${def.name}_x${K}`,
+    params: Array.from({ length: K }, (_, k) => def.params.map((p) => ({ ...p, name: name(k, p.name) }))).flat(),
+    inputs: [...def.inputs.filter((i) => shared.includes(i.name)), ...Array.from({ length: K }, (_, k) => def.inputs.filter((i) => !shared.includes(i.name)).map((i) => ({ ...i, name: name(k, i.name) }))).flat()],
+    build(g, p, i, mode) {
+      let loss: import('../src/probes/graph/types.js').Value | null = null;
+      for (let k = 0; k < K; k++) {
+        const pk = Object.fromEntries(def.params.map((q) => [q.name, p[name(k, q.name)]!]));
+        const ik = Object.fromEntries(def.inputs.map((q) => [q.name, i[name(k, q.name)]!]));
+        const l = def.build(g, pk, ik, mode).loss;
+        loss = loss ? g.add(loss, l) : l;
+      }
+      return { loss: loss!, outputs: {} };
+    },
+  };
+}
+
+async function benchStack(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const rand = mulberry32(9);
+  const cases = [
+    { label: 'mlp', K: 13, def: (): ProbeDefinition => ({ name: 'mlp', params: mlpParams('mlp', HIDDEN, 256, 17), inputs: [{ name: 'x', shape: ['n', HIDDEN] }, { name: 'targets', shape: ['n', 17] }], build: (g, p, i) => ({ loss: sigmoidBce(g, mlp(g, i.x!, p, 'mlp', { dropout: 0, maskName: 'unused' }), i.targets!), outputs: {} }) }), feeds: (): Record<string, import('../src/probes/graph/types.js').Feed> => ({ x: { data: normals(32 * HIDDEN, rand), dims: [32, HIDDEN] }, targets: { data: new Float32Array(32 * 17), dims: [32, 17] } }), shared: ['targets'], steps: 100 },
+    {
+      label: 'distance', K: 3,
+      def: (): ProbeDefinition => ({ name: 'd', params: [{ name: 'proj', shape: [HIDDEN, HIDDEN], init: { uniform: [-0.05, 0.05] } }], inputs: [{ name: 'x', shape: ['words', HIDDEN] }, { name: 'rows', shape: ['bl'], type: 'int64' }, { name: 'target', shape: ['b', 'len', 'len'] }, { name: 'mask', shape: ['b', 'len', 'len'] }, { name: 'norm', shape: ['b'] }], build: (g, p, i) => ({ loss: structuralDistanceLoss(g, p.proj!, { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm! }), outputs: {} }) }),
+      feeds: () => {
+        const exs: ProbeExample[] = Array.from({ length: 20 }, (_, k) => {
+          const n = 5 + ((k * 7) % 40);
+          return { n, vectors: normals(n * HIDDEN, rand), distances: new Float32Array(n * n).fill(1) };
+        });
+        const p = makeBatch(exs, 'distance', HIDDEN);
+        return { x: { data: p.x, dims: [p.words, HIDDEN] }, rows: { data: BigInt64Array.from(p.rows, (r) => BigInt(r)), dims: [p.b * p.len] }, target: { data: p.target, dims: [p.b, p.len, p.len] }, mask: { data: p.mask, dims: [p.b, p.len, p.len] }, norm: { data: p.norm, dims: [p.b] } };
+      },
+      shared: ['rows', 'target', 'mask', 'norm'], steps: 10,
+    },
+  ];
+  for (const c of cases) {
+    console.log(`\ntrainer (c): ${c.K} ${c.label} probes per batch (ours only): separate runs, concurrent runs, one graph`);
+    const def = c.def();
+    const single = await compileProbe(def, { threads: THREADS });
+    const stacked = await compileProbe(stackDefinitions(def, c.K, c.shared), { threads: THREADS });
+    const p1 = initParams(def, 1);
+    const pK = initParams(stacked.definition, 1);
+    const f1 = c.feeds();
+    const fK: Record<string, import('../src/probes/graph/types.js').Feed> = {};
+    for (const [k, v] of Object.entries(f1)) {
+      if (c.shared.includes(k)) fK[k] = v;
+      else for (let u = 0; u < c.K; u++) fK[`u${u}.${k}`] = v;
+    }
+    const variants: [string, () => Promise<unknown>][] = [
+      ['separate', async () => { for (let u = 0; u < c.K; u++) await single.lossAndGrad(p1, f1); }],
+      ['concurrent', () => Promise.all(Array.from({ length: c.K }, () => single.lossAndGrad(p1, f1)))],
+      ['one graph', () => stacked.lossAndGrad(pK, fK)],
+    ];
+    const res: Record<string, { wallMs: number; cpuMs: number }> = {};
+    for (let round = 0; round < 2; round++) {
+      for (const [name, f] of variants) {
+        await f();
+        const clock = new EpochClock();
+        for (let s = 0; s < c.steps; s++) await f();
+        clock.lap();
+        const r = { wallMs: (clock.times.wall[0]! * 1000) / c.steps, cpuMs: (clock.times.cpu[0]! * 1000) / c.steps };
+        if (round === 1) {
+          res[name] = r;
+          console.log(`  ${name}: ${r.wallMs.toFixed(2)} ms wall, ${r.cpuMs.toFixed(2)} CPU ms per step of ${c.K} probes`);
+        }
+      }
+    }
+    console.log(`  load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    out[c.label] = res;
+    await single.dispose();
+    await stacked.dispose();
+  }
+  return { task: 'stack', ...out, loadAverage: loadavg() };
+}
+
 export async function benchTrainer(): Promise<void> {
   const torchVersion = torchAvailable();
   if (!torchVersion) console.log('\ntrainer: python3 cannot import torch, so the PyTorch peer is not run (pip install --no-deps a torch wheel from $PIP_FIND_LINKS); our times only');
@@ -252,6 +335,7 @@ export async function benchTrainer(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   if (TASKS.includes('distance')) results.push(await benchDistance(torchVersion));
   if (TASKS.includes('mlp')) results.push(await benchMlp(torchVersion));
+  if (TASKS.includes('stack')) results.push(await benchStack());
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const file = join(root, '.bench', `trainer-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeJsonAtomic(file, { bench: 'trainer', date: new Date().toISOString(), threads: THREADS, node: process.version, torch: torchVersion, results });

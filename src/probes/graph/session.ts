@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { assertCudaInstalled } from '../../model/onnx-engine.js';
 import type { Feed } from './types.js';
 
 export interface SessionOptions {
@@ -31,6 +32,7 @@ export class GraphSession {
   ) {}
 
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<GraphSession> {
+    if (opts.device === 'cuda') assertCudaInstalled(ort);
     const session = await ort.InferenceSession.create(model, {
       executionProviders: opts.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
       intraOpNumThreads: opts.threads ?? Math.max(1, availableParallelism()),
