@@ -7,6 +7,8 @@ import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
 import { benchTrainer } from './trainer.js';
+import { benchStoreRead } from './store-read.js';
+import { benchSimilar } from './similar.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -14,6 +16,8 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural', benchStructural],
   ['corpus', benchCorpus],
   ['trainer', benchTrainer],
+  ['store-read', benchStoreRead],
+  ['similar', benchSimilar],
 ];
 
 const only = process.argv.slice(2);
