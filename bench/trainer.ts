@@ -29,9 +29,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSplits } from '../src/corpus/load.js';
 import type { Sentence } from '../src/corpus/types.js';
-import { mlp, mlpParams, sigmoidBce, structuralDistanceLoss } from '../src/probes/blocks.js';
+import { mlp, mlpParams, sigmoidBce } from '../src/probes/blocks.js';
 import { compileProbe, initParams, type ProbeDefinition } from '../src/probes/probe-model.js';
-import { makeBatch, type ProbeExample } from '../src/probes/structural.js';
+import { structuralDefinition, structuralFeeds } from '../src/probes/structural-train.js';
 import { trainProbe, type Batch } from '../src/probes/trainer.js';
 import { treeDistances, treeProblem } from '../src/probes/trees.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
@@ -126,55 +126,41 @@ function report(label: string, ours: Times, peer: Times | null, goal: number): R
   return out;
 }
 
-function treeExamples(sentences: Sentence[]): { n: number; heads: number[]; distances: Float32Array }[] {
-  return sentences.filter((s) => s.heads && !treeProblem(s.heads)).map((s) => ({ n: s.words.length, heads: s.heads!, distances: treeDistances(s.heads!) }));
+/** A PTB sentence with a valid tree, its synthetic word vectors [n, 768]. */
+interface Example {
+  sentence: Sentence;
+  vectors: Float32Array;
+}
+
+/** One batch: the sentences' vectors concatenated (unpadded) and structural-train.ts's feeds. */
+function structuralBatch(items: readonly Example[]): Batch {
+  const words = items.reduce((a, e) => a + e.sentence.words.length, 0);
+  const x = new Float32Array(words * HIDDEN);
+  let w = 0;
+  for (const e of items) {
+    x.set(e.vectors, w * HIDDEN);
+    w += e.sentence.words.length;
+  }
+  return structuralFeeds(items.map((e) => e.sentence), x, 'distance', HIDDEN);
 }
 
 async function benchDistance(torchVersion: string | null): Promise<Record<string, unknown>> {
   const epochs = Number(process.env.BENCH_TRAINER_EPOCHS ?? 3);
   const splits = await loadSplits('ptb', { offline: true });
-  const trainTrees = treeExamples(splits.train.sentences);
-  const devTrees = treeExamples(splits.dev.sentences);
   const rand = mulberry32(42);
-  const toExamples = (t: typeof trainTrees): ProbeExample[] => t.map((e) => ({ n: e.n, vectors: normals(e.n * HIDDEN, rand), distances: e.distances }));
-  const train = toExamples(trainTrees);
-  const dev = toExamples(devTrees);
-  const words = train.reduce((a, e) => a + e.n, 0);
+  const examples = (sentences: Sentence[]): Example[] => sentences.filter((s) => s.heads && !treeProblem(s.heads)).map((s) => ({ sentence: s, vectors: normals(s.words.length * HIDDEN, rand) }));
+  const train = examples(splits.train.sentences);
+  const dev = examples(splits.dev.sentences);
+  const words = train.reduce((a, e) => a + e.sentence.words.length, 0);
   console.log(`\ntrainer (a): distance probe, ${HIDDEN}-d, rank ${HIDDEN}, PTB sample ${train.length} train sentences (${words} words, synthetic normal vectors), ${dev.length} dev; batches of 20; ${epochs} epochs; ${THREADS} threads`);
-
-  const def: ProbeDefinition = {
-    name: 'structural_distance',
-    params: [{ name: 'proj', shape: [HIDDEN, HIDDEN], init: { uniform: [-0.05, 0.05] } }],
-    inputs: [
-      { name: 'x', shape: ['words', HIDDEN] },
-      { name: 'rows', shape: ['bl'], type: 'int64' },
-      { name: 'target', shape: ['b', 'len', 'len'] },
-      { name: 'mask', shape: ['b', 'len', 'len'] },
-      { name: 'norm', shape: ['b'] },
-    ],
-    build: (g, p, i) => ({ loss: structuralDistanceLoss(g, p.proj!, { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm! }), outputs: {} }),
-  };
-  const toBatch = (items: readonly ProbeExample[]): Batch => {
-    const p = makeBatch(items, 'distance', HIDDEN);
-    const dims = [p.b, p.len, p.len];
-    return {
-      count: p.b,
-      feeds: {
-        x: { data: p.x, dims: [p.words, HIDDEN] },
-        rows: { data: BigInt64Array.from(p.rows, (r) => BigInt(r)), dims: [p.b * p.len] },
-        target: { data: p.target, dims },
-        mask: { data: p.mask, dims },
-        norm: { data: p.norm, dims: [p.b] },
-      },
-    };
-  };
-  async function* batchesOf(items: readonly ProbeExample[]): AsyncIterable<Batch> {
-    for (let i = 0; i < items.length; i += 20) yield toBatch(items.slice(i, i + 20));
+  const def = structuralDefinition('distance', HIDDEN, HIDDEN);
+  async function* batchesOf(items: readonly Example[]): AsyncIterable<Batch> {
+    for (let i = 0; i < items.length; i += 20) yield structuralBatch(items.slice(i, i + 20));
   }
   const probe = await compileProbe(def, { threads: THREADS });
   const params = initParams(def, 42);
   const shuffleRand = mulberry32(7);
-  const devSorted = [...dev].sort((a, b) => a.n - b.n);
+  const devSorted = [...dev].sort((a, b) => a.sentence.words.length - b.sentence.words.length);
   const clock = new EpochClock();
   await trainProbe({
     probe, params, maxEpochs: epochs, patience: epochs + 1,
@@ -187,8 +173,8 @@ async function benchDistance(torchVersion: string | null): Promise<Record<string
   if (torchVersion) {
     peer = runPeer({
       task: 'distance', threads: THREADS, epochs, seed: 42, hidden: HIDDEN, rank: HIDDEN, batch_size: 20,
-      train: { lengths: trainTrees.map((e) => e.n), distances: trainTrees.map((e) => Array.from(e.distances)) },
-      dev: { lengths: devTrees.map((e) => e.n), distances: devTrees.map((e) => Array.from(e.distances)) },
+      train: { lengths: train.map((e) => e.sentence.words.length), distances: train.map((e) => Array.from(treeDistances(e.sentence.heads!))) },
+      dev: { lengths: dev.map((e) => e.sentence.words.length), distances: dev.map((e) => Array.from(treeDistances(e.sentence.heads!))) },
     });
   }
   return report('distance', clock.times, peer, 1.5);
@@ -276,14 +262,15 @@ async function benchStack(): Promise<Record<string, unknown>> {
     { label: 'mlp', K: 13, def: (): ProbeDefinition => ({ name: 'mlp', params: mlpParams('mlp', HIDDEN, 256, 17), inputs: [{ name: 'x', shape: ['n', HIDDEN] }, { name: 'targets', shape: ['n', 17] }], build: (g, p, i) => ({ loss: sigmoidBce(g, mlp(g, i.x!, p, 'mlp', { dropout: 0, maskName: 'unused' }), i.targets!), outputs: {} }) }), feeds: (): Record<string, import('../src/probes/graph/types.js').Feed> => ({ x: { data: normals(32 * HIDDEN, rand), dims: [32, HIDDEN] }, targets: { data: new Float32Array(32 * 17), dims: [32, 17] } }), shared: ['targets'], steps: 100 },
     {
       label: 'distance', K: 3,
-      def: (): ProbeDefinition => ({ name: 'd', params: [{ name: 'proj', shape: [HIDDEN, HIDDEN], init: { uniform: [-0.05, 0.05] } }], inputs: [{ name: 'x', shape: ['words', HIDDEN] }, { name: 'rows', shape: ['bl'], type: 'int64' }, { name: 'target', shape: ['b', 'len', 'len'] }, { name: 'mask', shape: ['b', 'len', 'len'] }, { name: 'norm', shape: ['b'] }], build: (g, p, i) => ({ loss: structuralDistanceLoss(g, p.proj!, { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm! }), outputs: {} }) }),
+      def: (): ProbeDefinition => structuralDefinition('distance', HIDDEN, HIDDEN),
       feeds: () => {
-        const exs: ProbeExample[] = Array.from({ length: 20 }, (_, k) => {
-          const n = 5 + ((k * 7) % 40);
-          return { n, vectors: normals(n * HIDDEN, rand), distances: new Float32Array(n * n).fill(1) };
+        // 20 sentences of 5–49 words (chains: tree distances |i − j|).
+        const items: Example[] = Array.from({ length: 20 }, (_, k) => {
+          const n = 5 + ((k * 7) % 45);
+          const sentence = { id: String(k), words: Array.from({ length: n }, () => 'w'), heads: Array.from({ length: n }, (_, i) => i) } as unknown as Sentence;
+          return { sentence, vectors: normals(n * HIDDEN, rand) };
         });
-        const p = makeBatch(exs, 'distance', HIDDEN);
-        return { x: { data: p.x, dims: [p.words, HIDDEN] }, rows: { data: BigInt64Array.from(p.rows, (r) => BigInt(r)), dims: [p.b * p.len] }, target: { data: p.target, dims: [p.b, p.len, p.len] }, mask: { data: p.mask, dims: [p.b, p.len, p.len] }, norm: { data: p.norm, dims: [p.b] } };
+        return structuralBatch(items).feeds;
       },
       shared: ['rows', 'target', 'mask', 'norm'], steps: 10,
     },

@@ -1,11 +1,11 @@
 /**
  * trainProbe (src/probes/trainer.ts): PyTorch's Adam step, the plateau schedule and early
- * stopping of trainWithEarlyStopping, dropout masks, clipping, step-based validation and a
- * select metric.
+ * stopping of the structural-probes regimen, dropout masks, clipping, step-based validation and
+ * a select metric. (The structural probe on it reproducing the pre-issue-9 trainer's dev-loss
+ * trajectories: test/structural-runner.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
 import { compileProbe, initParams, type ProbeDefinition } from '../src/probes/probe-model.js';
 import { Float32Adam, clipGradNorm, trainProbe, type Batch } from '../src/probes/trainer.js';
 
@@ -47,7 +47,7 @@ async function* batches(list: Batch[]): AsyncIterable<Batch> {
   yield* list;
 }
 
-test('dev plateau: lr ×0.1 each epoch without improvement, stop after 5, keep the best epoch (as trainWithEarlyStopping)', async () => {
+test('dev plateau: lr ×0.1 each epoch without improvement, stop after 5, keep the best epoch', async () => {
   const probe = await compileProbe(scalarProbe);
   const params = initParams(scalarProbe, 1);
   const seen: number[] = [];
@@ -68,40 +68,6 @@ test('dev plateau: lr ×0.1 each epoch without improvement, stop after 5, keep t
   assert.equal(params[0]![0], seen[0], 'best-epoch parameters restored');
   assert.equal(r.history[0]!.step, 10);
   await probe.dispose();
-});
-
-test('the same regimen as the tfjs trainWithEarlyStopping, epoch by epoch', async () => {
-  const { tf } = await selectTfjsBackend();
-  const { trainWithEarlyStopping } = await import('../src/probes/trainer.js');
-  const targets = [3, 2.5, 4, 1];
-  const devT = [0.4, 0.6];
-  const x = tf.variable(tf.scalar(0));
-  const old = trainWithEarlyStopping<{ a: number; t: number }>(tf, {
-    variables: [x],
-    loss: (b) => ({ loss: tf.tidy(() => { const d = x.sub(b.t); return d.square().mul(b.a).add(d.abs().mul(1 - b.a)); }) as import('@tensorflow/tfjs').Scalar, count: 2 }),
-    trainBatches: (e) => targets.map((t, k) => ({ a: 1, t: t / (1 + e + k) })),
-    devBatches: devT.map((t) => ({ a: 0, t })),
-    learningRate: 0.05,
-    maxEpochs: 12,
-  });
-  x.dispose();
-  const probe = await compileProbe(scalarProbe);
-  const params = [Float32Array.from([0])];
-  const mine = await trainProbe({
-    probe, params, learningRate: 0.05, maxEpochs: 12,
-    train: (e) => batches(targets.map((t, k) => ({ feeds: { a: one(1), t: one(t / (1 + e + k)) }, count: 2 }))),
-    dev: () => batches(devT.map((t) => ({ feeds: { a: one(0), t: one(t) }, count: 2 }))),
-  });
-  await probe.dispose();
-  assert.equal(mine.epochs, old.epochs);
-  assert.equal(mine.bestEpoch, old.bestEpoch);
-  mine.history.forEach((h, k) => {
-    const o = old.history[k]!;
-    assert.ok(Math.abs(h.devLoss - o.devLoss) <= 1e-5 * Math.abs(o.devLoss), `epoch ${k} dev ${h.devLoss} vs ${o.devLoss}`);
-    assert.ok(Math.abs(h.trainLoss - o.trainLoss) <= 1e-5 * Math.abs(o.trainLoss), `epoch ${k} train ${h.trainLoss} vs ${o.trainLoss}`);
-    assert.equal(h.learningRate, o.learningRate);
-    assert.equal(h.improved, o.improved);
-  });
 });
 
 test('validateEvery, select (higher is better) and dropout masks drawn from the seed', async () => {
