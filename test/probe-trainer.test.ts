@@ -22,6 +22,29 @@ test('Float32Adam: the first bias-corrected step moves each weight by lr against
   assert.ok(Math.abs(x[0]! - want) < 1e-6, `${x[0]} vs ${want}`);
 });
 
+test('Float32Adam amsgrad: the denominator uses the running maximum of v (torch amsgrad=True)', () => {
+  const grads = [10, 0.5, 0, -0.2, 0, 0.1];
+  // torch's rule in float64: amsgrad keeps max(v) for the denominator (β2 0.5, so v decays fast).
+  const reference = (amsgrad: boolean) => {
+    let [p, m, v, vmax] = [0, 0, 0, 0];
+    grads.forEach((g, k) => {
+      const t = k + 1;
+      m = 0.9 * m + 0.1 * g;
+      v = 0.5 * v + 0.5 * g * g;
+      vmax = Math.max(vmax, v);
+      p -= ((0.1 / (1 - 0.9 ** t)) * m) / (Math.sqrt(amsgrad ? vmax : v) / Math.sqrt(1 - 0.5 ** t) + 1e-8);
+    });
+    return p;
+  };
+  for (const amsgrad of [true, false]) {
+    const x = Float32Array.from([0]);
+    const adam = new Float32Adam([x], 0.1, 0.9, 0.5, 1e-8, amsgrad);
+    for (const g of grads) adam.step([Float32Array.from([g])]);
+    assert.ok(Math.abs(x[0]! - reference(amsgrad)) < 1e-5, `amsgrad ${amsgrad}: ${x[0]} vs ${reference(amsgrad)}`);
+  }
+  assert.ok(Math.abs(reference(true) - reference(false)) > 1e-3, 'the two rules differ here');
+});
+
 test('clipGradNorm scales by max/(norm + 1e-6) only above the limit', () => {
   const g = [Float32Array.from([3, 0]), Float32Array.from([4])];
   assert.equal(clipGradNorm(g, 10), 5);
@@ -67,6 +90,20 @@ test('dev plateau: lr ×0.1 each epoch without improvement, stop after 5, keep t
   for (let k = 2; k < lrs.length; k++) assert.ok(Math.abs(lrs[k]! - lrs[k - 1]! * 0.1) < 1e-15, `lr ${lrs}`);
   assert.equal(params[0]![0], seen[0], 'best-epoch parameters restored');
   assert.equal(r.history[0]!.step, 10);
+  await probe.dispose();
+});
+
+test('stopLearningRate ends training once the plateau schedule cuts the rate below it', async () => {
+  const probe = await compileProbe(scalarProbe);
+  const params = initParams(scalarProbe, 1);
+  const r = await trainProbe({
+    probe, params, learningRate: 0.01, lrFactor: 0.5, patience: 100, stopLearningRate: 0.002,
+    train: () => batches(Array.from({ length: 10 }, () => ({ feeds: { a: one(1), t: one(3) }, count: 1 }))),
+    dev: () => batches([{ feeds: { a: one(0), t: one(0.05) }, count: 1 }]),
+  });
+  // Rates 0.01, 0.01, 0.005, 0.0025, then 0.00125 < 0.002: stop after the 4th validation.
+  assert.deepEqual(r.history.map((h) => h.learningRate), [0.01, 0.01, 0.005, 0.0025]);
+  assert.equal(r.epochs, 4);
   await probe.dispose();
 });
 

@@ -46,6 +46,10 @@ export interface TrainOptions {
   lrFactor?: number;
   lrPatience?: number;
   minLearningRate?: number;
+  /** Stop once the learning rate has fallen below this (jiant: 1e-6, trainer.py min_lr check); default never. */
+  stopLearningRate?: number;
+  /** torch.optim.Adam(amsgrad=True) (jiant's edge probing, per REFERENCES §3.1). */
+  amsgrad?: boolean;
   /** Validations without an improvement of minDelta before stopping (5; minDelta 1e-4). */
   patience?: number;
   minDelta?: number;
@@ -71,14 +75,16 @@ export interface TrainResult {
 }
 
 /**
- * torch.optim.Adam's update on Float32Arrays (single-tensor path, no weight decay, no amsgrad;
- * torch/optim/adam.py _single_tensor_adam):
+ * torch.optim.Adam's update on Float32Arrays (single-tensor path, no weight decay; amsgrad
+ * optional; torch/optim/adam.py _single_tensor_adam):
  *   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
  *   p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)
  */
 export class Float32Adam {
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
+  /** amsgrad: the running maximum of v (torch's max_exp_avg_sq). */
+  private readonly vMax: Float32Array[] | null;
   private t = 0;
   constructor(
     private readonly params: Float32Array[],
@@ -86,9 +92,11 @@ export class Float32Adam {
     private readonly beta1 = 0.9,
     private readonly beta2 = 0.999,
     private readonly eps = 1e-8,
+    amsgrad = false,
   ) {
     this.m = params.map((p) => new Float32Array(p.length));
     this.v = params.map((p) => new Float32Array(p.length));
+    this.vMax = amsgrad ? params.map((p) => new Float32Array(p.length)) : null;
   }
 
   get steps(): number {
@@ -108,6 +116,21 @@ export class Float32Adam {
       const m = this.m[k]!;
       const v = this.v[k]!;
       if (g.length !== p.length) throw new Error(`Adam: gradient ${k} has ${g.length} values for ${p.length} parameters`);
+      const vMax = this.vMax?.[k];
+      if (vMax) {
+        // amsgrad (torch): denominator from max(v̂ so far), v itself still the running average.
+        for (let i = 0; i < p.length; i++) {
+          const gi = g[i]!;
+          const mi = b1 * m[i]! + c1 * gi;
+          const vi = b2 * v[i]! + c2 * gi * gi;
+          m[i] = mi;
+          v[i] = vi;
+          const vm = Math.max(vMax[i]!, Math.fround(vi));
+          vMax[i] = vm;
+          p[i] = p[i]! - (stepSize * mi) / (Math.sqrt(vm) * invBc2Sqrt + eps);
+        }
+        return;
+      }
       for (let i = 0; i < p.length; i++) {
         const gi = g[i]!;
         const mi = b1 * m[i]! + c1 * gi;
@@ -165,7 +188,8 @@ export async function meanProbeLoss(probe: CompiledProbe, params: Float32Array[]
  * - ReduceLROnPlateau(factor 0.1, patience 0 by default, threshold 1e-4 relative, min_lr)
  *   on the dev loss (mode 'min'), or on the select metric (mode 'max') when one is given.
  * - Parameters saved when the metric beats the best by more than minDelta; stop once `patience`
- *   validations bring no such improvement, or after maxEpochs; the best parameters restored.
+ *   validations bring no such improvement, once the rate falls below `stopLearningRate`, or after
+ *   maxEpochs; the best parameters restored.
  */
 export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
   const { probe, params } = opts;
@@ -175,7 +199,7 @@ export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
   const maxEpochs = opts.maxEpochs ?? 40;
   const patience = opts.patience ?? 5;
   const minDelta = opts.minDelta ?? 1e-4;
-  const adam = new Float32Adam(params, opts.learningRate ?? 0.001);
+  const adam = new Float32Adam(params, opts.learningRate ?? 0.001, 0.9, 0.999, 1e-8, opts.amsgrad ?? false);
   const maskRand = mulberry32(opts.seed ?? 0);
   let best = params.map((p) => p.slice());
   let bestMetric = -Infinity;
@@ -218,6 +242,7 @@ export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
       bestDevLoss = devLoss;
       bestRound = round;
     } else if (bestRound < round - (patience - 1)) stop = true;
+    if (opts.stopLearningRate !== undefined && adam.learningRate < opts.stopLearningRate) stop = true;
   };
 
   for (; epoch < maxEpochs && !stop; epoch++) {
