@@ -7,6 +7,7 @@ import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
 import { benchTrainer } from './trainer.js';
+import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
@@ -16,6 +17,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural', benchStructural],
   ['corpus', benchCorpus],
   ['trainer', benchTrainer],
+  ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];

@@ -32,6 +32,8 @@ test('our store through --activations: counts checked against the corpus (exit 2
   assert.deepEqual(await src.readWords(3, [8, 2]), await made.readWords(3, [8, 2]));
   assert.deepEqual(await src.readAttention(2, 4), await made.readAttention(2, 4));
   await assert.rejects(openActivations(dir, fakeCorpus(8)), (e: unknown) => e instanceof InputError && /holds 9 sentences; the corpus fake-corpus has 8/.test(e.message));
+  const limited = await openActivations(dir, fakeCorpus(8), { allowLonger: true }); // --limit 8
+  assert.deepEqual(await limited.readWords(0, [7]), await made.readWords(0, [7]));
   const changed = fakeCorpus(9);
   changed.sentences[5]!.words.push('extra');
   await assert.rejects(openActivations(dir, changed), (e: unknown) => e instanceof InputError && /sentence 5 \(s5, fake:6\) has \d+ words in the corpus but \d+ in the activation store/.test(e.message));
@@ -111,6 +113,9 @@ test('structural-probes hdf5 at word level (their ELMo files): rows by word, cou
   const short = join(tempDir(), 'short.hdf5');
   await writeHdf5(short, (s) => ({ tokens: WORDS[s]!.length, layers: 3, dim: 4 }), 3);
   await assert.rejects(openActivations(short, corpus), (e: unknown) => e instanceof InputError && /holds 3 sentences; the corpus planted has 4/.test(e.message));
+  const prefix = await openActivations(short, corpusOf(WORDS.slice(0, 2)), { allowLonger: true });
+  assert.equal(prefix.numSentences, 2);
+  await prefix.close();
   const wrongDim = join(tempDir(), 'dim.hdf5');
   await writeHdf5(wrongDim, (s) => ({ tokens: WORDS[s]!.length, layers: 3, dim: s === 2 ? 5 : 4 }), 4);
   await assert.rejects(openActivations(wrongDim, corpus), /dataset '2' has the wrong shape/);

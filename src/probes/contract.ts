@@ -10,7 +10,7 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import type { BertConfig } from '../model/types.js';
+import type { BertConfig, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
 
@@ -85,8 +85,12 @@ export interface RunnerOptions {
 export interface UnitContext<O> {
   opts: O;
   unit: Unit;
-  /** `label` is what rows and records carry (random-init controls are labelled as such). */
-  model: { label: string; id: string; randomInit: boolean };
+  /**
+   * `label` is what rows and records carry (random-init controls are labelled as such);
+   * `tokenizer` is the model's, for families that need the word pieces (heads: the [CLS], [SEP]
+   * and punctuation pieces, word spans).
+   */
+  model: { label: string; id: string; randomInit: boolean; tokenizer: Tokenizer };
   splits: Record<SplitName, SplitData>;
   /** The probe seed of this repetition: opts.seed + seedIndex. */
   seed: number;
