@@ -117,27 +117,19 @@ export class Float32Adam {
       const v = this.v[k]!;
       if (g.length !== p.length) throw new Error(`Adam: gradient ${k} has ${g.length} values for ${p.length} parameters`);
       const vMax = this.vMax?.[k];
-      if (vMax) {
-        // amsgrad (torch): denominator from max(v̂ so far), v itself still the running average.
-        for (let i = 0; i < p.length; i++) {
-          const gi = g[i]!;
-          const mi = b1 * m[i]! + c1 * gi;
-          const vi = b2 * v[i]! + c2 * gi * gi;
-          m[i] = mi;
-          v[i] = vi;
-          const vm = Math.max(vMax[i]!, Math.fround(vi));
-          vMax[i] = vm;
-          p[i] = p[i]! - (stepSize * mi) / (Math.sqrt(vm) * invBc2Sqrt + eps);
-        }
-        return;
-      }
       for (let i = 0; i < p.length; i++) {
         const gi = g[i]!;
         const mi = b1 * m[i]! + c1 * gi;
         const vi = b2 * v[i]! + c2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i]! - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps);
+        let vd = vi;
+        if (vMax) {
+          // amsgrad (torch): the denominator from the largest v so far; v stays the running average.
+          vd = Math.max(vMax[i]!, Math.fround(vi));
+          vMax[i] = vd;
+        }
+        p[i] = p[i]! - (stepSize * mi) / (Math.sqrt(vd) * invBc2Sqrt + eps);
       }
     });
   }
