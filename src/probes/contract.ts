@@ -10,7 +10,7 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import type { BertConfig, Tokenizer } from '../model/types.js';
+import type { BertConfig, LoadedModel, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
 
@@ -88,9 +88,10 @@ export interface UnitContext<O> {
   /**
    * `label` is what rows and records carry (random-init controls are labelled as such);
    * `tokenizer` is the model's, for families that need the word pieces (heads: the [CLS], [SEP]
-   * and punctuation pieces, word spans).
+   * and punctuation pieces, word spans); `loaded` the model itself (layers: the word-piece
+   * embeddings of Tenney's lexical layer 0).
    */
-  model: { label: string; id: string; randomInit: boolean; tokenizer: Tokenizer };
+  model: { label: string; id: string; randomInit: boolean; tokenizer: Tokenizer; loaded?: LoadedModel };
   splits: Record<SplitName, SplitData>;
   /** The probe seed of this repetition: opts.seed + seedIndex. */
   seed: number;

@@ -329,7 +329,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const perSeed: Record<string, unknown>[][] = [];
       for (let k = 0; k < seeds; k++) {
         const seed = opts.seed + k;
-        const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer }, splits, seed, seedIndex: k, ui };
+        const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits, seed, seedIndex: k, ui };
         const r = await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx));
         perSeed.push(r.rows);
         // Predictions of the first seed only: one record per (model, unit, sentence).
