@@ -8,6 +8,7 @@ import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
+import { benchTrainer } from './trainer.js';
 import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
@@ -19,6 +20,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
+  ['trainer', benchTrainer],
   ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
