@@ -72,6 +72,8 @@ export interface RunnerOptions {
   limit?: number;
   /** Also probe the random-init control of the same shape. */
   control?: 'random';
+  /** Units trained at once (default: cores / the family's probes per unit). */
+  jobs?: number;
   /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
   activations?: string[];
   // output
@@ -97,6 +99,8 @@ export interface UnitContext<O> {
   seed: number;
   /** 0..K−1 under --seeds K. */
   seedIndex: number;
+  /** onnxruntime intra-op threads each of this unit's probes should use (the runner trains several units at once). */
+  threads: number;
   ui: Ui;
 }
 
@@ -134,6 +138,12 @@ export interface ProbeFamily<O extends RunnerOptions> {
   /** Columns of the compact table in the report and on a TTY (default: the summary's scalars). */
   table?(seeds: number): readonly string[];
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
+  /**
+   * Probes a unit trains at once (structural --probe both: 2). Declaring it lets the runner train
+   * units in parallel (cores / probesPerUnit at once, one onnxruntime thread per probe); without
+   * it units run one at a time (with all threads) unless --jobs says otherwise.
+   */
+  probesPerUnit?(opts: O): number;
   /** Called once when the run ends (e.g. to release compiled probes). */
   dispose?(): Promise<void>;
   /** Probe settings for manifest.json. */
