@@ -8,6 +8,7 @@ import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
+import { benchAblate } from './ablate.js';
 import { benchTrainer } from './trainer.js';
 import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
@@ -20,6 +21,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
+  ['ablate', benchAblate],
   ['trainer', benchTrainer],
   ['heads', benchHeads],
   ['store-read', benchStoreRead],
