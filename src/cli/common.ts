@@ -1,6 +1,7 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { exitCodeOf, InputError } from '../util/errors.js';
 import { DEFAULT_MODEL, isOffline } from '../model/resolve.js';
+import type { RunnerOptions } from '../probes/contract.js';
 import { Ui } from '../util/ui.js';
 import { installSignalHandlers } from '../util/interrupt.js';
 import { FileSystemError, translateFsError } from '../util/fs-errors.js';
@@ -17,20 +18,11 @@ export interface OutputOptions {
   debug?: boolean;
 }
 
-export interface ModelOptions {
-  /** Undefined when the user did not pass --model (so the default may fall back to random). */
-  model?: string;
-  revision?: string;
-  engine: 'auto' | 'tfjs' | 'onnx';
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
-  device: 'cpu' | 'cuda';
-  batchSize: number;
-  offline?: boolean;
-  /** Seed of every probe-side random choice. */
-  seed: number;
+/** The model options (addModelOptions), as the probe runner's options name them (src/probes/contract.ts). */
+export type ModelOptions = Pick<RunnerOptions, 'model' | 'revision' | 'engine' | 'backend' | 'device' | 'batchSize' | 'offline' | 'seed'> & {
   /** Seed of random-init model weights (random[:CONFIG] models and --control random). */
   modelSeed: number;
-}
+};
 
 export interface RunOptions {
   out?: string;
@@ -85,6 +77,7 @@ export function addProbeRunOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--control <kind>', 'also probe the random-init control model of the same shape (labelled random-init)').choices(['random']))
     .option('--limit <n>', 'use only the first N usable sentences of each split (for quick runs and tests)', positiveInt('--limit'))
+    .option('--jobs <n>', 'units (layers, heads, …) trained at once; default: cores / probes per unit, one onnxruntime thread per probe', positiveInt('--jobs'))
     .option('--seeds <k>', 'train every probe K times (seeds --seed, --seed+1, …) and report each metric as mean with its standard deviation beside it', positiveInt('--seeds'), 1)
     .option('--activations <split=path...>', 'use activations computed elsewhere instead of running the model: train=DIR dev=DIR test=DIR (bert-probe extract stores; repeat a split for --shard stores)');
 }
