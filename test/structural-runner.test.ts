@@ -160,3 +160,21 @@ test('--activations: the stores a first run extracted, given back per split, giv
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /names no dev store/);
 });
+
+test('--jobs: units trained at once give the same rows, records and saved units, in the same order, as one at a time', () => {
+  const run = (jobs: string) => {
+    const out = join(tempDir(), 'run');
+    const r = runCli(['structural', '--data', 'ptb', '--model', join(fixturesDir, 'tiny-bert'), '--limit', '15', '--max-epochs', '3', '--seed', '2', '--jobs', jobs, '--out', out, '--quiet']);
+    assert.equal(r.status, 0, r.stderr);
+    const csv = readFileSync(join(out, 'results.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, -1).join(','));
+    const index = JSON.parse(readFileSync(join(out, 'probes', 'index.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    return { csv, predictions: readFileSync(join(out, 'predictions.jsonl'), 'utf8'), units: index.units.map((u: { unit: string; training: unknown }) => [u.unit, u.training]), manifest };
+  };
+  const one = run('1');
+  const four = run('4');
+  assert.equal(four.manifest.parallelism.unitsAtOnce, 4);
+  assert.deepEqual(four.csv, one.csv);
+  assert.equal(four.predictions, one.predictions);
+  assert.deepEqual(four.units, one.units);
+});

@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
@@ -216,6 +217,32 @@ class ProbeSaver {
   }
 }
 
+/**
+ * Units at once and onnxruntime threads per probe: by default as many probes in flight as cores
+ * (`probesPerUnit` each), one thread each; `--jobs N` sets the units, the threads then share the
+ * cores.
+ */
+export function parallelism(probesPerUnit: number, jobs?: number, cores = availableParallelism()): { jobs: number; threads: number } {
+  const j = jobs ?? Math.max(1, Math.floor(cores / Math.max(1, probesPerUnit)));
+  return { jobs: j, threads: Math.max(1, Math.floor(cores / (j * Math.max(1, probesPerUnit)))) };
+}
+
+/** At most `n` of the functions given run at once, started in call order. */
+export function limiter(n: number): <T>(f: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(f: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((go) => waiting.push(go));
+    running++;
+    try {
+      return await f();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 /** Run a probe family end to end (see the file comment). */
 export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, opts: O, ui: Ui): Promise<void> {
   const offline = isOffline(opts);
@@ -279,6 +306,10 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     activations: opts.activations ? { given: opts.activations } : { request },
   });
 
+  // Families opt in to parallel units by declaring probesPerUnit (a family that runs the model
+  // inside a unit keeps one unit at a time unless --jobs says otherwise).
+  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : parallelism(availableParallelism(), opts.jobs);
+  rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, onnxruntimeThreadsPerProbe: plan.threads, cores: availableParallelism() } });
   const metrics = family.metrics ?? [];
   const columns = resultColumns(family.columns, metrics, seeds);
   const descriptions: Record<string, string> = { ...family.columnDescriptions };
@@ -317,27 +348,39 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     const described = Object.fromEntries(SPLITS.map((k) => [k, sources[k].description]));
     rs.setManifest(m === model ? { activations: { sources: described } } : { control: { activations: described } });
     if (!baselineDone) {
-      const b = await rs.stage('baseline', () => family.baseline!({ opts, splits, seed: opts.seed, seedIndex: 0, ui }));
+      const b = await rs.stage('baseline', () => family.baseline!({ opts, splits, seed: opts.seed, seedIndex: 0, threads: plan.threads, ui }));
       rows.unshift(...b.rows);
       records.unshift(...b.records);
       baselineDone = true;
     }
 
     // 4. Units × seeds.
+    const limit = limiter(plan.jobs);
     const bar = ui.bar(label, units.length * seeds, `{bar} {value}/{total} ${seeds > 1 ? 'unit × seed runs' : 'units trained'} | ETA {eta_formatted}`);
-    for (const unit of units) {
-      const perSeed: Record<string, unknown>[][] = [];
-      for (let k = 0; k < seeds; k++) {
-        const seed = opts.seed + k;
-        const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer }, splits, seed, seedIndex: k, ui };
-        const r = await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx));
-        perSeed.push(r.rows);
+    // Units train `jobs` at a time (issue 9 item 7: several probes in flight, onnxruntime's
+    // threads split between them, beat one at a time with all threads; bench
+    // structural-concurrency); rows, records and saved params are flushed in unit order.
+    const outcomes = units.map((unit) =>
+      limit(async () => {
+        const perSeed: UnitResult[] = [];
+        for (let k = 0; k < seeds; k++) {
+          const seed = opts.seed + k;
+          const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits, seed, seedIndex: k, threads: plan.threads, ui };
+          perSeed.push(await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx)));
+          bar.increment(1);
+        }
+        return perSeed;
+      }),
+    );
+    for (const o of outcomes) o.catch(() => {}); // surfaced in order below
+    for (let u = 0; u < units.length; u++) {
+      const perSeed = await outcomes[u]!;
+      perSeed.forEach((r, k) => {
         // Predictions of the first seed only: one record per (model, unit, sentence).
         if (k === 0) records.push(...r.records);
-        if (r.params) saver.save(label, unit, seed, seeds, r.params, r.training);
-        bar.increment(1);
-      }
-      rows.push(...(seeds > 1 ? aggregateSeeds(perSeed, metrics) : perSeed[0]!));
+        if (r.params) saver.save(label, units[u]!, opts.seed + k, seeds, r.params, r.training);
+      });
+      rows.push(...(seeds > 1 ? aggregateSeeds(perSeed.map((r) => r.rows), metrics) : perSeed[0]!.rows));
       rs.writeRows(rows as never, columns, descriptions);
     }
     bar.stop();

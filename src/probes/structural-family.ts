@@ -111,6 +111,7 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
         maxEpochs: opts.maxEpochs,
         batchSize: BATCH_SENTENCES,
         device,
+        threads: ctx.threads,
         onEpoch: (e) => ui.debug(`${ctx.model.label} ${unit.label} ${kind}: epoch ${e.epoch + 1} train ${e.trainLoss.toFixed(4)} dev ${e.devLoss.toFixed(4)} lr ${e.learningRate}`),
       }),
     ),
@@ -121,7 +122,7 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
   const training: Record<string, unknown> = {};
   for (const fit of fits) {
     const t0 = performance.now();
-    predicted[fit.kind] = await predictStructural(fit.kind, fit.proj, splits.test, layer, hidden, rank, BATCH_SENTENCES, device);
+    predicted[fit.kind] = await predictStructural(fit.kind, fit.proj, splits.test, layer, hidden, rank, BATCH_SENTENCES, device, ctx.threads);
     const seconds = fit.seconds + (performance.now() - t0) / 1000;
     params.names.push(`${fit.kind}.proj`);
     params.shapes.push([hidden, rank]);
@@ -238,6 +239,7 @@ export const structuralFamily: ProbeFamily<StructuralOptions> = {
   summarize: (rows, opts, run) => summarize(rows, run.model, run.data, structuralKinds(opts)),
   table: (seeds) => ['model', 'layer', 'probe', 'uuas', ...(seeds > 1 ? ['uuas_sd'] : []), 'dspr', 'root_acc', ...(seeds > 1 ? ['root_acc_sd'] : []), 'nspr', 'epochs'],
   figures: (rs, rows, records, opts) => addFigures(rs, rows, records as unknown as PredictionRecord[], structuralKinds(opts)),
+  probesPerUnit: (opts) => structuralKinds(opts).length,
   dispose: disposeCompiledStructural,
   describe: (opts, config) => ({
     kinds: structuralKinds(opts),

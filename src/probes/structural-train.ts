@@ -43,10 +43,10 @@ export function structuralDefinition(kind: StructuralKind, hidden: number, rank:
 
 /** Compiled probes are parameter-free: one per (kind, hidden, rank, device), shared by every layer and model. */
 const compiled = new Map<string, Promise<CompiledProbe>>();
-export function compiledStructural(kind: StructuralKind, hidden: number, rank: number, device: 'cpu' | 'cuda' = 'cpu'): Promise<CompiledProbe> {
-  const key = `${kind}/${hidden}/${rank}/${device}`;
+export function compiledStructural(kind: StructuralKind, hidden: number, rank: number, device: 'cpu' | 'cuda' = 'cpu', threads?: number): Promise<CompiledProbe> {
+  const key = `${kind}/${hidden}/${rank}/${device}/${threads ?? 'all'}`;
   let p = compiled.get(key);
-  if (!p) compiled.set(key, (p = compileProbe(structuralDefinition(kind, hidden, rank), { device })));
+  if (!p) compiled.set(key, (p = compileProbe(structuralDefinition(kind, hidden, rank), { device, ...(threads !== undefined ? { threads } : {}) })));
   return p;
 }
 
@@ -129,12 +129,14 @@ export async function fitStructural(opts: {
   maxEpochs: number;
   batchSize: number;
   device?: 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads of the compiled probe (default: all cores). */
+  threads?: number;
   onEpoch?: (e: EpochReport) => void;
 }): Promise<StructuralFit> {
   const t0 = performance.now();
   const { kind, layer, train, dev, hidden, rank, batchSize } = opts;
   if (train.sentences.length === 0 || dev.sentences.length === 0) throw new Error('structural probe: empty train or dev set');
-  const probe = await compiledStructural(kind, hidden, rank, opts.device);
+  const probe = await compiledStructural(kind, hidden, rank, opts.device, opts.threads);
   const def = probe.definition;
   const params = initParams(def, opts.seed);
   // The reference's per-epoch order: the train sentences shuffled each epoch from one stream.
@@ -162,8 +164,8 @@ export async function fitStructural(opts: {
  * computed in float64 from the float32 projections X·proj: Σ_k (t_ik − t_jk)², so the matrix is
  * exactly symmetric with a zero diagonal.
  */
-export async function predictStructural(kind: StructuralKind, proj: Float32Array, split: SplitData, layer: number, hidden: number, rank: number, batchSize: number, device?: 'cpu' | 'cuda'): Promise<Float64Array[]> {
-  const probe = await compiledStructural(kind, hidden, rank, device);
+export async function predictStructural(kind: StructuralKind, proj: Float32Array, split: SplitData, layer: number, hidden: number, rank: number, batchSize: number, device?: 'cpu' | 'cuda', threads?: number): Promise<Float64Array[]> {
+  const probe = await compiledStructural(kind, hidden, rank, device, threads);
   const out: Float64Array[] = [];
   const order = split.sentences.map((_, i) => i);
   for await (const { sentences, x } of streamBatches(split, layer, order, batchSize, (sentences, x) => ({ sentences, x }))) {
