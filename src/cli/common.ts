@@ -1,6 +1,7 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { exitCodeOf, InputError } from '../util/errors.js';
 import { Ui } from '../util/ui.js';
+import { PRECISIONS, type Precision } from '../model/types.js';
 
 /**
  * Options every command shares (DESIGN.md), defined once. Commands that run a model call
@@ -19,6 +20,7 @@ export interface ModelOptions {
   engine: 'auto' | 'tfjs' | 'onnx';
   backend?: 'tensorflow' | 'wasm' | 'cpu';
   device: 'cpu' | 'cuda';
+  precision: Precision;
   batchSize: number;
   offline?: boolean;
   seed: number;
@@ -63,6 +65,7 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--engine <engine>', 'forward-pass engine').choices(['auto', 'tfjs', 'onnx']).default('auto'))
     .addOption(new Option('--backend <backend>', 'tfjs backend (default: tensorflow if installed, else wasm, else cpu)').choices(['tensorflow', 'wasm', 'cpu']))
     .addOption(new Option('--device <device>', 'onnx execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--precision <p>', 'forward-pass precision: fp32, or int8 (onnx engine: linear layers dynamically quantised to int8; faster, small error, see docs/precision.md)').choices([...PRECISIONS]).default('fp32'))
     .option('-b, --batch-size <n>', 'sentences per forward batch', positiveInt('--batch-size'), 16)
     .option('--offline', 'never touch the network (HF_HUB_OFFLINE=1 does the same)')
     .option('--seed <n>', 'seed for every random choice', nonNegativeInt('--seed'), 42);

@@ -79,7 +79,7 @@ export function register(program: Command): void {
     const layers = parseLayerSpec(opts.layers, cfg.numHiddenLayers);
     const attnLayers = opts.attentions ? layers.filter((l) => l >= 1) : [];
     if (opts.attentions && attnLayers.length === 0) ui.warn('--attentions: layer 0 (embeddings) has no attention; none printed');
-    const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
+    const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
     let windowed = 0;
     try {
       for (let c = 0; c < inputs.length; c += CHUNK) {

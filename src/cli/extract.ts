@@ -75,13 +75,13 @@ export function register(program: Command): void {
     const corpus = await loadCorpus(opts.data, { split: opts.split, format: opts.format, offline, ui });
     // made only if some shard is missing: a complete store costs no engine start
     let engine: Engine | undefined;
-    const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
+    const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui }));
     try {
       ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
         model, engine: getEngine, corpus,
         needs: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
-        pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
+        pooling: opts.pooling, dtype: opts.dtype, precision: opts.precision, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
       const used = engine as Engine | undefined;
       ui.info(
@@ -93,7 +93,7 @@ export function register(program: Command): void {
           store: report.dir, model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
           data: { id: corpus.id, sha256: corpus.sha256 }, engine: used?.kind ?? null, backend: used?.backend ?? null,
           layers: store.layers.map(layerName), attentionLayers: opts.rawAttention ? store.rawAttentionLayers : store.attentionLayers,
-          pooling: opts.pooling, dtype: opts.dtype, shard: opts.shard ?? null, ...report, dir: undefined,
+          pooling: opts.pooling, dtype: opts.dtype, precision: opts.precision, shard: opts.shard ?? null, ...report, dir: undefined,
         }, null, 2) + '\n');
       } else {
         process.stdout.write(report.dir + '\n');

@@ -135,12 +135,12 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   for (const m of models) {
     const label = m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
     const stores = await rs.stage(`extract ${label}`, async () => {
-      const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
-      rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
+      const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
+      rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend, precision: opts.precision } : { control: { engine: engine.kind, backend: engine.backend, precision: opts.precision } });
       try {
         const out: Partial<Record<'train' | 'dev' | 'test', ActivationStore>> = {};
         for (const k of ['train', 'dev', 'test'] as const) {
-          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], needs: { layers, attentionLayers: [] }, batchSize: opts.batchSize, ui });
+          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], needs: { layers, attentionLayers: [] }, precision: opts.precision, batchSize: opts.batchSize, ui });
         }
         return out as Record<'train' | 'dev' | 'test', ActivationStore>;
       } finally {

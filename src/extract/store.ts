@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { ArrayTensor } from '../model/types.js';
+import type { ArrayTensor, Precision } from '../model/types.js';
 import { readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsHeader } from '../model/safetensors.js';
 import { isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
@@ -36,6 +36,8 @@ export interface StoreIdentity {
   tokenizer: string;
   pooling: Pooling;
   dtype: 'float32' | 'float16';
+  /** Forward-pass precision (`--precision`, src/model/types.ts Precision). */
+  precision: Precision;
   maxPositions: number;
   /** Windows for long sentences (windows.ts): pieces per window and stride. */
   window: { content: number; stride: number };
@@ -112,6 +114,8 @@ export function readIndex(dir: string): StoreIndex | null {
   if (raw.format !== STORE_FORMAT || raw.version !== STORE_VERSION) {
     throw new InputError('not a bert-probe activation store (or another version)', { file: p, expected: `format ${STORE_FORMAT} version ${STORE_VERSION}`, found: `format ${String(raw.format)} version ${String(raw.version)}`, fix: 'point at a folder written by `bert-probe extract`, or extract again with --force' });
   }
+  // Stores written before --precision existed were all fp32.
+  raw.identity.precision ??= 'fp32';
   return raw;
 }
 
@@ -123,6 +127,7 @@ export function identityDifference(a: StoreIdentity, b: StoreIdentity): { field:
     ['tokenizer', (x) => x.tokenizer],
     ['pooling', (x) => x.pooling],
     ['dtype', (x) => x.dtype],
+    ['precision', (x) => x.precision],
     ['max positions', (x) => x.maxPositions],
     ['windows', (x) => `${x.window.content} pieces, stride ${x.window.stride}`],
     ['shard', (x) => `${x.shard.index}/${x.shard.count}`],
