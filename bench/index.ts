@@ -4,12 +4,14 @@
  */
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
+import { benchExtractVsTorch } from './extract-vs-torch.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
+  ['extract-vs-torch', benchExtractVsTorch],
   ['structural', benchStructural],
   ['corpus', benchCorpus],
 ];
