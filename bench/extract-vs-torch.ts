@@ -113,7 +113,7 @@ async function runOurs(precision: Precision, storeDir: string): Promise<void> {
   const engine = await OnnxEngine.create(model, { precision, worker: process.env.BENCH_ONNX_WORKER !== '0' });
   const setupSeconds = (performance.now() - t0) / 1000;
   const layers = [...Array(model.config.numHiddenLayers + 1).keys()];
-  const { store, report } = await extractWithReport({ model, engine, corpus, precision, needs: { layers, attentionLayers: [] }, storeDir, batchSize: OURS_BATCH });
+  const { store, report } = await extractWithReport({ model, engine, corpus, precision, request: { layers, attentionLayers: [] }, storeDir, batchSize: OURS_BATCH });
   await engine.dispose();
   const cpu = process.cpuUsage();
   const out: ChildReport = {

@@ -7,6 +7,7 @@ import { benchExtract } from './extract.js';
 import { benchExtractVsTorch } from './extract-vs-torch.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
+import { benchSimilar } from './similar.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -14,6 +15,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['extract-vs-torch', benchExtractVsTorch],
   ['structural', benchStructural],
   ['corpus', benchCorpus],
+  ['similar', benchSimilar],
 ];
 
 const only = process.argv.slice(2);

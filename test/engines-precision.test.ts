@@ -115,10 +115,10 @@ test('precision is part of the store identity: an fp32 store is not reused for i
   const corpus = fakeCorpus(4);
   const m = fakeModel('model-p', 'c'.repeat(64));
   const dir = join(tempDir(), 's');
-  const store = await extractActivations({ model: m, engine: new FakeEngine(m.config), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir });
+  const store = await extractActivations({ model: m, engine: new FakeEngine(m.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: dir });
   assert.equal(store.identity.precision, 'fp32');
   await assert.rejects(
-    extractActivations({ model: m, engine: new FakeEngine(m.config), corpus, precision: 'int8', needs: { layers: [1], attentionLayers: [] }, storeDir: dir }),
+    extractActivations({ model: m, engine: new FakeEngine(m.config), corpus, precision: 'int8', request: { layers: [1], attentionLayers: [] }, storeDir: dir }),
     (err: unknown) => err instanceof InputError && /another precision/.test(err.message),
   );
   const id = storeIdentity({ model: m, corpus });
