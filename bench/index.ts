@@ -5,6 +5,7 @@
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchExtractVsTorch } from './extract-vs-torch.js';
+import { benchPrecision } from './precision.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
 import { benchSimilar } from './similar.js';
@@ -13,6 +14,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
   ['extract-vs-torch', benchExtractVsTorch],
+  ['precision', benchPrecision],
   ['structural', benchStructural],
   ['corpus', benchCorpus],
   ['similar', benchSimilar],
