@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
@@ -34,6 +35,16 @@ export interface OnnxEngineOptions {
    */
   worker?: boolean;
 }
+
+/**
+ * The worker script beside this module: onnx-worker.js when compiled, onnx-worker.ts when run
+ * from source under a TypeScript loader (the worker inherits the loader through execArgv);
+ * null if absent, and the session then runs on the calling thread.
+ */
+const WORKER_URL = ((): URL | null => {
+  const url = new URL(`./onnx-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : null;
+})();
 
 type Outputs = Record<string, { data: Float32Array; dims: number[] }>;
 
@@ -88,7 +99,7 @@ class WorkerRunner implements Runner {
 
   static start(source: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<WorkerRunner> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('./onnx-worker.js', import.meta.url), { workerData: { source, options } });
+      const worker = new Worker(WORKER_URL!, { workerData: { source, options } });
       const onError = (err: Error) => reject(err);
       worker.once('error', onError);
       worker.once('message', (m: WorkerReply) => {
@@ -197,9 +208,18 @@ export class OnnxEngine implements Engine {
     };
     const precision = opts.precision ?? 'fp32';
     const path = graphCachePath(model, 'encoder', precision);
-    const useWorker = opts.worker ?? true;
-    const load = async (source: string | Uint8Array): Promise<Runner> =>
-      useWorker ? WorkerRunner.start(source, sessionOptions) : new LocalRunner(ort, await createSession(ort, source, sessionOptions));
+    const useWorker = (opts.worker ?? true) && WORKER_URL !== null;
+    const load = async (source: string | Uint8Array): Promise<Runner> => {
+      if (useWorker) {
+        try {
+          return await WorkerRunner.start(source, sessionOptions);
+        } catch (err) {
+          // e.g. run from source under a loader that worker threads do not inherit; a bad graph fails again below
+          opts.ui?.debug(`onnx: no worker thread (${(err as Error).message.split('\n')[0]}); running on the calling thread`);
+        }
+      }
+      return new LocalRunner(ort, await createSession(ort, source, sessionOptions));
+    };
     const { session, built } = await openCached(path, () => buildEncoderGraph(model.config, model.weights, { precision }), load, device, opts.ui);
     opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; ${sessionOptions.intraOpNumThreads} threads, ${device}, ${precision}, ${useWorker ? 'worker thread' : 'main thread'}`);
     return new OnnxEngine(ort, model, session, sessionOptions, { path, built }, device, precision, opts.ui);
