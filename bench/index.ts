@@ -7,7 +7,12 @@ import { benchExtract } from './extract.js';
 import { benchExtractVsTorch } from './extract-vs-torch.js';
 import { benchPrecision } from './precision.js';
 import { benchStructural } from './structural.js';
+import { benchStructuralConcurrency } from './structural-concurrency.js';
+import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
+import { benchTrainer } from './trainer.js';
+import { benchHeads } from './heads.js';
+import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
@@ -16,7 +21,12 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['extract-vs-torch', benchExtractVsTorch],
   ['precision', benchPrecision],
   ['structural', benchStructural],
+  ['structural-concurrency', benchStructuralConcurrency],
+  ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
+  ['trainer', benchTrainer],
+  ['heads', benchHeads],
+  ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];
 

@@ -337,7 +337,8 @@ const CUDA_FIX =
   'install the CUDA build of onnxruntime-node (ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, with CUDA 12 and cuDNN 9 on the library path; the .npmrc of bert-probe skips it by default), or use --device cpu';
 
 /** onnxruntime-node lists CUDA as supported but not bundled: its provider library must be installed. */
-function assertCudaInstalled(ort: OrtModule): void {
+/** --device cuda: a clear error (exit 2) when this onnxruntime-node has no CUDA provider installed. */
+export function assertCudaInstalled(ort: OrtModule): void {
   const list = (ort as unknown as { listSupportedBackends?: () => { name: string; bundled: boolean }[] }).listSupportedBackends?.() ?? [];
   if (!list.some((b) => b.name === 'cuda')) {
     throw new InputError('--device cuda: this onnxruntime-node has no CUDA execution provider', {

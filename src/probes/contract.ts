@@ -10,7 +10,7 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import type { BertConfig } from '../model/types.js';
+import type { BertConfig, LoadedModel, Precision, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
 
@@ -49,11 +49,13 @@ export interface RunnerOptions {
   engine: 'auto' | 'tfjs' | 'onnx';
   backend?: 'tensorflow' | 'wasm' | 'cpu';
   device: 'cpu' | 'cuda';
+  /** Forward-pass precision (--precision; absent: fp32). */
+  precision?: Precision;
   batchSize: number;
   offline?: boolean;
   /** Seed of every probe-side random choice (initialisation, shuffles, dropout). */
   seed: number;
-  /** Seed of the random-init model's weights (default: --seed), so probe seeds vary alone. */
+  /** Seed of the random-init model's weights (default 42, whatever --seed is), so probe seeds vary alone. */
   modelSeed?: number;
   /** Train every probe K times (seeds seed, seed+1, …) and report mean and sd. Default 1. */
   seeds?: number;
@@ -72,6 +74,8 @@ export interface RunnerOptions {
   limit?: number;
   /** Also probe the random-init control of the same shape. */
   control?: 'random';
+  /** Units trained at once (default: cores / the family's probes per unit). */
+  jobs?: number;
   /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
   activations?: string[];
   // output
@@ -85,13 +89,20 @@ export interface RunnerOptions {
 export interface UnitContext<O> {
   opts: O;
   unit: Unit;
-  /** `label` is what rows and records carry (random-init controls are labelled as such). */
-  model: { label: string; id: string; randomInit: boolean };
+  /**
+   * `label` is what rows and records carry (random-init controls are labelled as such);
+   * `tokenizer` is the model's, for families that need the word pieces (heads: the [CLS], [SEP]
+   * and punctuation pieces, word spans); `loaded` the model itself (layers: the word-piece
+   * embeddings of Tenney's lexical layer 0).
+   */
+  model: { label: string; id: string; randomInit: boolean; tokenizer: Tokenizer; loaded?: LoadedModel };
   splits: Record<SplitName, SplitData>;
   /** The probe seed of this repetition: opts.seed + seedIndex. */
   seed: number;
   /** 0..K−1 under --seeds K. */
   seedIndex: number;
+  /** onnxruntime intra-op threads each of this unit's probes should use (the runner trains several units at once). */
+  threads: number;
   ui: Ui;
 }
 
@@ -102,6 +113,8 @@ export interface UnitResult {
   records: Record<string, unknown>[];
   /** The trained parameters, saved as `<run>/probes/<model-label>/<unit-key>.safetensors`. */
   params?: { names: string[]; shapes: number[][]; values: Float32Array[] };
+  /** How training went (e.g. per probe: epochs, best epoch, the dev-loss history), kept beside the params in probes/index.json. */
+  training?: Record<string, unknown>;
 }
 
 export interface ProbeFamily<O extends RunnerOptions> {
@@ -122,8 +135,19 @@ export interface ProbeFamily<O extends RunnerOptions> {
    * `<name>_sd` column beside it. Rows of one unit are matched across seeds by their position.
    */
   metrics?: readonly string[];
-  summarize(rows: readonly Record<string, unknown>[], opts: O): Record<string, unknown>;
+  /** summary.json. `run.model` is the main model's label (as in the rows), `run.data` the --data given. */
+  summarize(rows: readonly Record<string, unknown>[], opts: O, run: { model: string; data: string }): Record<string, unknown>;
+  /** Columns of the compact table in the report and on a TTY (default: the summary's scalars). */
+  table?(seeds: number): readonly string[];
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
+  /**
+   * Probes a unit trains at once (structural --probe both: 2). Declaring it lets the runner train
+   * units in parallel (cores / probesPerUnit at once, one onnxruntime thread per probe); without
+   * it units run one at a time (with all threads) unless --jobs says otherwise.
+   */
+  probesPerUnit?(opts: O): number;
+  /** Called once when the run ends (e.g. to release compiled probes). */
+  dispose?(): Promise<void>;
   /** Probe settings for manifest.json. */
-  describe?(opts: O): Record<string, unknown>;
+  describe?(opts: O, config: BertConfig): Record<string, unknown>;
 }
