@@ -10,10 +10,12 @@ import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
+import { benchAblate } from './ablate.js';
 import { benchTrainer } from './trainer.js';
 import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
+import { benchLayers } from './layers.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -24,10 +26,12 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
+  ['ablate', benchAblate],
   ['trainer', benchTrainer],
   ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
+  ['layers', benchLayers],
 ];
 
 const only = process.argv.slice(2);

@@ -38,6 +38,8 @@ export interface ForwardOptions {
   maxPositions: number;
   stride?: number;
   onSentence: (r: SentenceForward) => void | Promise<void>;
+  /** [L, heads] factors on the attention probabilities (head ablation); default all 1. */
+  headMask?: Float32Array;
   /**
    * Called after each batch with the number of real (unpadded) tokens it held, the seconds this
    * thread waited for its forward pass (the part not overlapped with other work), and the
@@ -91,7 +93,7 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
   const launch = (i: number) => {
     const segs = plan[i]!.map((j) => segments[j]!);
     const batch = padBatch(segs.map((g) => g.ids), opts.padId);
-    const out = engine.forward(batch, want);
+    const out = engine.forward(opts.headMask ? { ...batch, headMask: opts.headMask } : batch, want);
     // Awaited below; if this thread fails first, the in-flight batch's error is not the news.
     out.catch(() => undefined);
     return { segs, T: batch.seqLen, out };

@@ -12,6 +12,7 @@ import { cacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
 import { noMlmHead, onesHeadMask, resolveFilter, validateBatch } from './forward-batch.js';
 import { GRAPH_VERSION, ONNX_OPSET, buildEncoderGraph, buildMlmGraph } from './onnx-graph.js';
+import type { KeepHeads } from './prune-heads.js';
 import type { WorkerFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
 import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, LoadedModel, OutputFilter, Precision } from './types.js';
 
@@ -27,6 +28,11 @@ export interface OnnxEngineOptions {
   ui?: Ui;
   /** Intra-op threads (default: one per core). */
   threads?: number;
+  /**
+   * Build the pruned model with only these heads per layer (0-based; onnx-graph.ts). Built in
+   * memory, not cached; ask it for no attentions of a layer left without heads.
+   */
+  keepHeads?: KeepHeads;
   /** fp32 (default) or int8 dynamic quantisation of the linear layers (onnx-graph.ts). */
   precision?: Precision;
   /**
@@ -207,7 +213,7 @@ export class OnnxEngine implements Engine {
       logSeverityLevel: 3,
     };
     const precision = opts.precision ?? 'fp32';
-    const path = graphCachePath(model, 'encoder', precision);
+    const path = opts.keepHeads ? '(pruned, in memory)' : graphCachePath(model, 'encoder', precision);
     const useWorker = (opts.worker ?? true) && WORKER_URL !== null;
     const load = async (source: string | Uint8Array): Promise<Runner> => {
       if (useWorker) {
@@ -220,7 +226,9 @@ export class OnnxEngine implements Engine {
       }
       return new LocalRunner(ort, await createSession(ort, source, sessionOptions));
     };
-    const { session, built } = await openCached(path, () => buildEncoderGraph(model.config, model.weights, { precision }), load, device, opts.ui);
+    const { session, built } = opts.keepHeads
+      ? { session: await load(buildEncoderGraph(model.config, model.weights, opts.keepHeads, { precision })), built: true }
+      : await openCached(path, () => buildEncoderGraph(model.config, model.weights, undefined, { precision }), load, device, opts.ui);
     opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; ${sessionOptions.intraOpNumThreads} threads, ${device}, ${precision}, ${useWorker ? 'worker thread' : 'main thread'}`);
     return new OnnxEngine(ort, model, session, sessionOptions, { path, built }, device, precision, opts.ui);
   }
@@ -229,7 +237,7 @@ export class OnnxEngine implements Engine {
     const cfg = this.config;
     const L = cfg.numHiddenLayers;
     validateBatch(batch, cfg);
-    const filter = resolveFilter(want, L);
+    const filter = resolveFilter(want, L, batch);
     if (filter.mlm && !this.model.hasMlmHead) throw noMlmHead();
     const { batchSize: B, seqLen: T } = batch;
     const out: ForwardOutput = { hiddenStates: new Array(L + 1).fill(undefined), attentions: new Array(L).fill(undefined) };
@@ -259,8 +267,19 @@ export class OnnxEngine implements Engine {
     if (filter.mlm) {
       const mlm = await this.mlm();
       const last = results[`hidden_states.${L}`]!;
-      const r = await mlm.run({ hidden: new this.ort.Tensor('float32', last.data, last.dims) }, ['mlm_logits']);
+      const at = filter.mlmPositions;
+      let hidden = new this.ort.Tensor('float32', last.data, last.dims);
+      if (at) {
+        // The head is position-wise: run it on the asked rows only, as one [1, n, H] sequence.
+        const H = cfg.hiddenSize;
+        const src = last.data;
+        const rows = new Float32Array(at.length * H);
+        at.forEach((p, i) => rows.set(src.subarray(p * H, (p + 1) * H), i * H));
+        hidden = new this.ort.Tensor('float32', rows, [1, at.length, H]);
+      }
+      const r = await mlm.run({ hidden }, ['mlm_logits']);
       out.mlmLogits = { data: r.mlm_logits!.data as Float32Array, shape: r.mlm_logits!.dims.map(Number) };
+      if (at) out.mlmLogits.shape = [at.length, cfg.vocabSize];
     }
     return out;
   }
