@@ -10,6 +10,7 @@ import { StructuralOnnxStep, structuralOnnxAvailable } from '../src/probes/struc
 import { batchLoss, batchLossAndGrad, fitStructuralProbe, makeBatch, type ProbeExample } from '../src/probes/structural.js';
 import { mulberry32 } from '../src/util/random.js';
 import { treeDepths, treeDistances } from '../src/probes/trees.js';
+import { skipUnless } from './helpers.js';
 
 function randomExamples(rand: () => number, count: number, hidden: number, maxLen: number): ProbeExample[] {
   return Array.from({ length: count }, () => {
@@ -26,7 +27,7 @@ function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string): 
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${a[i]} vs ${b[i]} (scale ${scale})`);
 }
 
-test('onnx step: loss and gradient equal the tfjs batchLossAndGrad on random batches', { skip: !structuralOnnxAvailable() && 'onnxruntime-node not loadable' }, async () => {
+test('onnx step: loss and gradient equal the tfjs batchLossAndGrad on random batches', { skip: skipUnless('onnxruntime-node', structuralOnnxAvailable()) }, async () => {
   const { tf } = await selectTfjsBackend();
   const rand = mulberry32(23);
   for (const [hidden, rank, count, maxLen] of [
@@ -54,7 +55,7 @@ test('onnx step: loss and gradient equal the tfjs batchLossAndGrad on random bat
   }
 });
 
-test('onnx and tfjs training follow the same path (same seed, same batches)', { skip: !structuralOnnxAvailable() && 'onnxruntime-node not loadable' }, async () => {
+test('onnx and tfjs training follow the same path (same seed, same batches)', { skip: skipUnless('onnxruntime-node', structuralOnnxAvailable()) }, async () => {
   const { tf } = await selectTfjsBackend();
   const rand = mulberry32(5);
   const train = randomExamples(rand, 60, 16, 10);
