@@ -44,7 +44,7 @@ async function runChild(n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bert-probe-bench-extract-'));
   try {
     const layers = [...Array(model.config.numHiddenLayers + 1).keys()];
-    const { store, report } = await extractWithReport({ model, engine, corpus, needs: { layers, attentionLayers: [] }, storeDir: join(dir, 'store') });
+    const { store, report } = await extractWithReport({ model, engine, corpus, request: { layers, attentionLayers: [] }, storeDir: join(dir, 'store') });
     const result: ExtractBenchResult = {
       sentences: n,
       words: store.wordCounts.reduce((a, b) => a + b, 0),

@@ -5,13 +5,13 @@
 import { extractWithReport } from '../src/extract/pipeline.js';
 import { FakeEngine, fakeCorpus, fakeModel } from './extract-fakes.js';
 
-export const RESUME_SETUP = { sentences: 40, shardSize: 4, batchSize: 2, needs: { layers: [0, 1, 2, 3], attentionLayers: [1, 2] } } as const;
+export const RESUME_SETUP = { sentences: 40, shardSize: 4, batchSize: 2, request: { layers: [0, 1, 2, 3], attentionLayers: [1, 2] } } as const;
 
 export async function runResumeExtraction(dir: string, delayMs: number) {
   const model = fakeModel();
   return extractWithReport({
     model, engine: new FakeEngine(model.config, delayMs), corpus: fakeCorpus(RESUME_SETUP.sentences),
-    needs: { layers: [...RESUME_SETUP.needs.layers], attentionLayers: [...RESUME_SETUP.needs.attentionLayers] },
+    request: { layers: [...RESUME_SETUP.request.layers], attentionLayers: [...RESUME_SETUP.request.attentionLayers] },
     batchSize: RESUME_SETUP.batchSize, shardSize: RESUME_SETUP.shardSize, storeDir: dir,
   });
 }

@@ -50,7 +50,7 @@ test('extracts word-level hidden states in corpus order, equal to hand-computed 
   const corpus = fakeCorpus(23);
   for (const pooling of ['mean', 'first', 'last'] as const) {
     const engine = new FakeEngine(model.config);
-    const store = await extractActivations({ model, engine, corpus, needs: { layers: [0, 2], attentionLayers: [] }, pooling, batchSize: 4, shardSize: 5, storeDir: join(tempDir(), 'store') });
+    const store = await extractActivations({ model, engine, corpus, request: { layers: [0, 2], attentionLayers: [] }, pooling, batchSize: 4, shardSize: 5, storeDir: join(tempDir(), 'store') });
     assert.equal(store.numSentences, 23);
     assert.deepEqual(store.layers, [0, 2]);
     assert.deepEqual(store.wordCounts, corpus.sentences.map((s) => s.words.length));
@@ -69,7 +69,7 @@ test('batch size and bucketing do not change the stored values (byte-equal shard
   const dirs = [];
   for (const batchSize of [1, 7]) {
     const dir = join(tempDir(), 'store');
-    await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs: { layers: [1], attentionLayers: [1] }, batchSize, shardSize: 6, storeDir: dir });
+    await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [1], attentionLayers: [1] }, batchSize, shardSize: 6, storeDir: dir });
     dirs.push(dir);
   }
   for (const sub of ['layer.1', 'attn.1']) {
@@ -82,7 +82,7 @@ test('batch size and bucketing do not change the stored values (byte-equal shard
 test('word-level attention from the store matches a direct Clark et al. conversion of the engine rows', async () => {
   const model = fakeModel();
   const corpus = fakeCorpus(0, [['extraordinarily', 'x', 'cat'], ['a']]);
-  const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs: { layers: [], attentionLayers: [2, 3] }, storeDir: join(tempDir(), 's') });
+  const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [], attentionLayers: [2, 3] }, storeDir: join(tempDir(), 's') });
   const enc = new FakeTokenizer().encodeWords(corpus.sentences[0]!.words);
   // pieces: [CLS] ext ##rao ##rdi ##nar ##ily x cat [SEP] → groups {0} {1..5} {6} {7} {8}
   const groups = [[0], [1, 2, 3, 4, 5], [6], [7], [8]];
@@ -106,7 +106,7 @@ test('a sentence longer than the model positions: stitched windows for hidden st
   const model = fakeModel();
   const corpus = fakeCorpus(3, [LONG]);
   const engine = new FakeEngine(model.config); // throws on any sequence longer than 64
-  const { store, report } = await extractWithReport({ model, engine, corpus, needs: { layers: [1, 3], attentionLayers: [1] }, batchSize: 2, storeDir: join(tempDir(), 's') });
+  const { store, report } = await extractWithReport({ model, engine, corpus, request: { layers: [1, 3], attentionLayers: [1] }, batchSize: 2, storeDir: join(tempDir(), 's') });
   assert.equal(report.windowed, 1);
   assert.equal(report.attentionSkipped, 1);
   assert.deepEqual(store.windowedSentences, [3]);
@@ -122,8 +122,8 @@ test('a sentence longer than the model positions: stitched windows for hidden st
 test('float16 stores round-trip exactly: every value is the nearest float16 (ties to even) of the float32', async () => {
   const model = fakeModel();
   const corpus = fakeCorpus(9);
-  const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs: { layers: [2], attentionLayers: [] }, dtype: 'float16', storeDir: join(tempDir(), 's') });
-  const f32 = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs: { layers: [2], attentionLayers: [] }, storeDir: join(tempDir(), 's32') });
+  const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [2], attentionLayers: [] }, dtype: 'float16', storeDir: join(tempDir(), 's') });
+  const f32 = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [2], attentionLayers: [] }, storeDir: join(tempDir(), 's32') });
   const got = (await store.readLayer(2)).vectors;
   const want = (await f32.readLayer(2)).vectors;
   assertClose(want, expected(model, corpus, 2), 1e-6, 'f32');
@@ -144,13 +144,13 @@ test('a second run reuses the store: no forward passes for stored layers, only n
   const corpus = fakeCorpus(12);
   const dir = join(tempDir(), 's');
   const e1 = new FakeEngine(model.config);
-  await extractActivations({ model, engine: e1, corpus, needs: { layers: [0, 1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
+  await extractActivations({ model, engine: e1, corpus, request: { layers: [0, 1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
   assert.ok(e1.calls > 0);
-  const again = await extractActivations({ model, engine: async () => assert.fail('a complete store must not start an engine'), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
+  const again = await extractActivations({ model, engine: async () => assert.fail('a complete store must not start an engine'), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
   assert.deepEqual(again.layers, [0, 1]);
   const e3 = new FakeEngine(model.config);
   let made = 0;
-  const more = await extractActivations({ model, engine: async () => (made++, e3), corpus, needs: { layers: [1, 3], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
+  const more = await extractActivations({ model, engine: async () => (made++, e3), corpus, request: { layers: [1, 3], attentionLayers: [] }, storeDir: dir, shardSize: 5 });
   assert.ok(e3.calls > 0);
   assert.equal(made, 1, 'engine made once, when the first missing shard needed it');
   assert.deepEqual(more.layers, [0, 1, 3]);
@@ -162,15 +162,15 @@ test('a store built for another model, corpus or pooling is refused (--out) and 
   const a = fakeModel('model-a', 'a'.repeat(64));
   const b = fakeModel('model-a', 'b'.repeat(64)); // same name, other weights
   const dir = join(tempDir(), 's');
-  await extractActivations({ model: a, engine: new FakeEngine(a.config), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir });
+  await extractActivations({ model: a, engine: new FakeEngine(a.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: dir });
   await assert.rejects(
-    extractActivations({ model: b, engine: new FakeEngine(b.config), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir }),
+    extractActivations({ model: b, engine: new FakeEngine(b.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: dir }),
     (err: unknown) => err instanceof InputError && /another model/.test(err.message) && /--force/.test(err.message) && /index\.json/.test(err.message),
   );
-  await assert.rejects(extractActivations({ model: a, engine: new FakeEngine(a.config), corpus: fakeCorpus(7), needs: { layers: [1], attentionLayers: [] }, storeDir: dir }), /another corpus/);
-  await assert.rejects(extractActivations({ model: a, engine: new FakeEngine(a.config), corpus, pooling: 'first', needs: { layers: [1], attentionLayers: [] }, storeDir: dir }), /another pooling/);
+  await assert.rejects(extractActivations({ model: a, engine: new FakeEngine(a.config), corpus: fakeCorpus(7), request: { layers: [1], attentionLayers: [] }, storeDir: dir }), /another corpus/);
+  await assert.rejects(extractActivations({ model: a, engine: new FakeEngine(a.config), corpus, pooling: 'first', request: { layers: [1], attentionLayers: [] }, storeDir: dir }), /another pooling/);
   // --force replaces it
-  const forced = await extractActivations({ model: b, engine: new FakeEngine(b.config), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: dir, force: true });
+  const forced = await extractActivations({ model: b, engine: new FakeEngine(b.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: dir, force: true });
   assert.equal(forced.identity.model.weightsSha256, 'b'.repeat(64));
   // default folders differ
   const ida = storeIdentity({ model: a, corpus }), idb = storeIdentity({ model: b, corpus });
@@ -179,18 +179,18 @@ test('a store built for another model, corpus or pooling is refused (--out) and 
   // a non-empty folder that is not a store is not written into
   const other = tempDir();
   writeFileSync(join(other, 'notes.txt'), 'mine');
-  await assert.rejects(extractActivations({ model: a, engine: new FakeEngine(a.config), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: other }), /not empty/);
+  await assert.rejects(extractActivations({ model: a, engine: new FakeEngine(a.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: other }), /not empty/);
 });
 
 test('--shard K/N stores read as one with openStore; gaps and mixed models refused', async () => {
   const model = fakeModel();
   const corpus = fakeCorpus(11, [LONG]);
   const needs = { layers: [2], attentionLayers: [1] };
-  const full = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs, storeDir: join(tempDir(), 'full'), shardSize: 3 });
+  const full = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: needs, storeDir: join(tempDir(), 'full'), shardSize: 3 });
   const parts: string[] = [];
   for (let k = 3; k >= 1; k--) {
     const dir = join(tempDir(), `part${k}`);
-    const part = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs, storeDir: dir, shard: { index: k, count: 3 }, shardSize: 3 });
+    const part = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: needs, storeDir: dir, shard: { index: k, count: 3 }, shardSize: 3 });
     assert.equal(part.numSentences, [4, 4, 4][k - 1]);
     parts.push(dir);
   }
@@ -205,15 +205,15 @@ test('--shard K/N stores read as one with openStore; gaps and mixed models refus
   assert.throws(() => openStore([parts[2]!]), /cover 4 of the corpus's 12/);
   const otherModel = fakeModel('other', 'c'.repeat(64));
   const odir = join(tempDir(), 'o');
-  await extractActivations({ model: otherModel, engine: new FakeEngine(otherModel.config), corpus, needs, storeDir: odir, shard: { index: 2, count: 3 }, shardSize: 3 });
+  await extractActivations({ model: otherModel, engine: new FakeEngine(otherModel.config), corpus, request: needs, storeDir: odir, shard: { index: 2, count: 3 }, shardSize: 3 });
   assert.throws(() => openStore([parts[2]!, odir, parts[0]!]), /disagree on model/);
-  await assert.rejects(extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs, shard: { index: 4, count: 3 } }), InputError);
+  await assert.rejects(extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: needs, shard: { index: 4, count: 3 } }), InputError);
 });
 
 test('shards are plain safetensors: numpy reads them without our code', { skip: skipUnless('python3 with numpy', hasNumpy()) }, async () => {
   const model = fakeModel();
   const corpus = fakeCorpus(5);
-  const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, needs: { layers: [1], attentionLayers: [] }, storeDir: join(tempDir(), 's') });
+  const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: join(tempDir(), 's') });
   const py = `
 import json, struct, sys, numpy as np
 b = open(sys.argv[1], 'rb').read()

@@ -27,7 +27,7 @@ test('tiny-bert through the real engine: stored word vectors and attention equal
   };
   const engine = await createEngine(model, { engine: 'auto' });
   try {
-    const { store, report } = await extractWithReport({ model, engine, corpus, needs: { layers: [0, 1, 2, 3], attentionLayers: [1, 3] }, batchSize: 4, shardSize: 4, storeDir: join(tempDir(), 's') });
+    const { store, report } = await extractWithReport({ model, engine, corpus, request: { layers: [0, 1, 2, 3], attentionLayers: [1, 3] }, batchSize: 4, shardSize: 4, storeDir: join(tempDir(), 's') });
     assert.equal(report.windowed, 0);
     const T = ref.tensors.get('input_ids')!.shape[1]!;
     const H = 32, A = 4;
@@ -83,7 +83,7 @@ test('tiny-bert: a sentence longer than its 64 positions is stitched from window
       sentences: [sent('long', words), sent('w0', words.slice(0, 62)), sent('w1', words.slice(28, 90))],
     };
     assert.ok(corpus.sentences[0]!.words.every((x) => model.tokenizer.encodeWords([x]).ids.length === 3), 'one piece per word');
-    const { store, report } = await extractWithReport({ model, engine, corpus, needs: { layers: [0, 3], attentionLayers: [2] }, storeDir: join(tempDir(), 's') });
+    const { store, report } = await extractWithReport({ model, engine, corpus, request: { layers: [0, 3], attentionLayers: [2] }, storeDir: join(tempDir(), 's') });
     assert.equal(report.windowed, 1);
     assert.equal(report.attentionSkipped, 1);
     assert.equal(store.hasAttention(0), false);

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { readTextFile } from '../corpus/source.js';
 import { createEngine } from '../model/engine.js';
 import { loadModel } from '../model/load.js';
 import type { Encoding, Tokenizer } from '../model/types.js';
@@ -7,7 +7,7 @@ import { poolWords, wordAttention } from '../extract/align.js';
 import { forwardSentences, type SentenceForward } from '../extract/forward.js';
 import { InputError } from '../util/errors.js';
 import { attnName, layerName, parseLayerSpec } from '../util/names.js';
-import { action, addModelOptions, addOutputOptions, isOffline, withExample, type ModelOptions, type OutputOptions } from './common.js';
+import { action, addModelOptions, addOutputOptions, isOffline, positiveInt, withExample, type ModelOptions, type OutputOptions } from './common.js';
 
 /**
  * `bert-probe embed`: contextual vectors of raw text as JSONL on stdout, one object per input
@@ -23,6 +23,7 @@ interface EmbedCliOptions extends ModelOptions, OutputOptions {
   layers: string;
   pieces?: boolean;
   attentions?: boolean;
+  maxPieces: number;
 }
 
 /** Chunk of inputs run together (bounded memory for long --file inputs). */
@@ -31,18 +32,45 @@ const CHUNK = 64;
 export function readInputs(texts: string[], file: string | undefined): { text: string; where: string }[] {
   const out = texts.map((text, i) => ({ text, where: `argument ${i + 1}` }));
   if (file !== undefined) {
-    let content: string;
-    try {
-      content = readFileSync(file === '-' ? 0 : file, 'utf8');
-    } catch (err) {
-      throw new InputError('cannot read --file', { file, expected: 'a UTF-8 text file, one sentence per line (- for stdin)', found: (err as NodeJS.ErrnoException).code ?? String(err), fix: 'check the path' });
-    }
-    content.split(/\r?\n/).forEach((line, i) => {
+    // The same strict reading as every corpus (invalid UTF-8 and binary refused, exit 2).
+    readTextFile(file).split(/\r?\n/).forEach((line, i) => {
       if (line.trim()) out.push({ text: line, where: `${file}:${i + 1}` });
     });
   }
   if (out.length === 0) throw new InputError('no text to embed', { expected: 'TEXT arguments or --file F (one sentence per line)', found: file ? `no non-empty line in ${file}` : 'neither', fix: 'bert-probe embed "The cat sat." or --file sentences.txt' });
   return out;
+}
+
+/** Default bound on word pieces per input (--max-pieces): 128 windows of bert-base's 512 positions. */
+export const DEFAULT_MAX_PIECES = 65536;
+
+/**
+ * stdout writer that never builds one huge string (a 10 MB input line used to crash with
+ * "Invalid string length"): pieces are buffered up to 1 MiB and written, waiting for the pipe
+ * to drain when it is full.
+ */
+class StreamOut {
+  private buf: string[] = [];
+  private size = 0;
+  async put(s: string): Promise<void> {
+    this.buf.push(s);
+    this.size += s.length;
+    if (this.size >= 1 << 20) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (!this.size) return;
+    const chunk = this.buf.join('');
+    this.buf = [];
+    this.size = 0;
+    if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
+  }
+}
+
+/** A row list as JSON, written row by row. */
+async function putRows(out: StreamOut, a: Float32Array, n: number, h: number): Promise<void> {
+  await out.put('[');
+  for (let i = 0; i < n; i++) await out.put((i ? ',' : '') + JSON.stringify(Array.from(a.subarray(i * h, (i + 1) * h), round)));
+  await out.put(']');
 }
 
 /** Words of raw text as the tokenizer split them (BasicTokenizer), so spans line up. */
@@ -67,7 +95,8 @@ export function register(program: Command): void {
     .option('-f, --file <file>', 'read sentences from a file, one per line (- for stdin)')
     .option('-l, --layers <spec>', 'layers: all, 0-12, 4,8,12, -1 = last', '-1')
     .option('--pieces', 'one vector per word piece (incl. [CLS] and [SEP]) instead of per word')
-    .option('--attentions', 'add attention maps of the same layers (1..L) at the same granularity');
+    .option('--attentions', 'add attention maps of the same layers (1..L) at the same granularity')
+    .option('--max-pieces <n>', `refuse an input longer than this many word pieces (memory grows with it; split long text into sentences)`, positiveInt('--max-pieces'), DEFAULT_MAX_PIECES);
   addModelOptions(cmd);
   addOutputOptions(cmd);
   withExample(cmd, 'bert-probe embed "The keys to the cabinet are on the table." --layers 4,8,12');
@@ -80,47 +109,63 @@ export function register(program: Command): void {
     const attnLayers = opts.attentions ? layers.filter((l) => l >= 1) : [];
     if (opts.attentions && attnLayers.length === 0) ui.warn('--attentions: layer 0 (embeddings) has no attention; none printed');
     const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
+    // Every line names its model and whether it is the random-init control, and why (issue 15).
+    const modelFields = { model: model.source.id, random_init: model.source.randomInit, ...(model.source.randomInitReason ? { random_init_reason: model.source.randomInitReason } : {}) };
+    const out = new StreamOut();
     let windowed = 0;
     try {
       for (let c = 0; c < inputs.length; c += CHUNK) {
         const chunk = inputs.slice(c, c + CHUNK).map((inp) => ({ ...inp, ...encodeRaw(model.tokenizer, inp.text) }));
+        for (const x of chunk) {
+          const P = x.enc.ids.length;
+          if (P > opts.maxPieces) {
+            throw new InputError(`input too long: ${P} word pieces`, { file: x.where, expected: `at most --max-pieces ${opts.maxPieces} pieces per input (the model reads ${cfg.maxPositionEmbeddings} at a time)`, found: `${P} pieces (${x.text.length} characters)`, fix: 'split the text into sentences, one per line, or raise --max-pieces' });
+          }
+          // Said before the forward pass, not after it.
+          if (P > cfg.maxPositionEmbeddings) ui.warn(`${x.where}: ${P} pieces > ${cfg.maxPositionEmbeddings} positions: vectors from overlapping windows${attnLayers.length ? ', attentions omitted (null)' : ''}`);
+        }
         const results: SentenceForward[] = [];
         await forwardSentences(engine, chunk.map((x) => x.enc), {
           hiddenStates: layers, attentions: attnLayers, batchSize: opts.batchSize, padId: model.tokenizer.padId, maxPositions: cfg.maxPositionEmbeddings,
           onSentence: (r) => void (results[r.index] = r),
         });
-        chunk.forEach((x, i) => {
+        for (let i = 0; i < chunk.length; i++) {
+          const x = chunk[i]!;
           const r = results[i]!;
+          results[i] = undefined as unknown as SentenceForward; // let this sentence's states go once written
           const W = x.words.length, P = r.numPieces, H = cfg.hiddenSize;
-          const obj: Record<string, unknown> = { text: x.text, tokens: x.enc.tokens, words: x.words, layers: {} };
-          for (const l of layers) {
+          await out.put(`{"text":${JSON.stringify(x.text)},"tokens":${JSON.stringify(x.enc.tokens)},"words":${JSON.stringify(x.words)},"model":${JSON.stringify(modelFields.model)},"random_init":${modelFields.random_init}${modelFields.random_init_reason ? `,"random_init_reason":${JSON.stringify(modelFields.random_init_reason)}` : ''},"layers":{`);
+          for (let li = 0; li < layers.length; li++) {
+            const l = layers[li]!;
             const states = r.states.get(l)!;
-            if (opts.pieces) (obj.layers as Record<string, unknown>)[layerName(l)] = rows(states, P, H);
+            await out.put(`${li ? ',' : ''}${JSON.stringify(layerName(l))}:`);
+            if (opts.pieces) await putRows(out, states, P, H);
             else {
-              const out = new Float32Array(W * H);
-              poolWords(states, H, x.enc.wordSpans, 'mean', out);
-              (obj.layers as Record<string, unknown>)[layerName(l)] = rows(out, W, H);
+              const pooled = new Float32Array(W * H);
+              poolWords(states, H, x.enc.wordSpans, 'mean', pooled);
+              await putRows(out, pooled, W, H);
             }
           }
+          await out.put('}');
           if (r.windows > 1) {
-            obj.windows = r.windows;
+            await out.put(`,"windows":${r.windows}`);
             windowed++;
-            ui.warn(`${x.where}: ${P} pieces > ${cfg.maxPositionEmbeddings} positions: vectors from ${r.windows} overlapping windows${attnLayers.length ? ', attentions omitted (null)' : ''}`);
           }
           if (attnLayers.length) {
-            if (!r.attentions) obj.attentions = null;
+            if (!r.attentions) await out.put(',"attentions":null');
             else {
               const a: Record<string, unknown> = {};
               for (const l of attnLayers) {
                 const raw = r.attentions.get(l)!;
                 a[attnName(l)] = opts.pieces ? cube(raw, cfg.numAttentionHeads, P) : cube(wordAttention(raw, cfg.numAttentionHeads, P, x.enc.wordSpans), cfg.numAttentionHeads, W + 2);
               }
-              obj.attentions = a;
+              await out.put(`,"attentions":${JSON.stringify(a)}`);
             }
           }
-          process.stdout.write(JSON.stringify(obj) + '\n');
-        });
+          await out.put('}\n');
+        }
       }
+      await out.flush();
     } finally {
       await engine.dispose();
     }

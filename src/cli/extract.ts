@@ -2,7 +2,7 @@ import { Option, InvalidArgumentError, type Command } from 'commander';
 import { loadCorpus } from '../corpus/load.js';
 import { createEngine } from '../model/engine.js';
 import type { Engine } from '../model/types.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, peekConfig } from '../model/load.js';
 import { extractWithReport } from '../extract/pipeline.js';
 import { POOLINGS, type Pooling } from '../extract/align.js';
 import { InputError } from '../util/errors.js';
@@ -62,6 +62,10 @@ export function register(program: Command): void {
   withExample(cmd, 'bert-probe extract --model bert-base-uncased --data ewt:dev --layers all --attention');
   cmd.action(action(async (ui, opts: ExtractCliOptions) => {
     const offline = isOffline(opts);
+    // Cheap checks before the model builds (issue 15): --layers against the config, the data selection.
+    const peeked = peekConfig(opts.model, opts.revision);
+    if (peeked) parseLayersOrNone(opts.layers, peeked.numHiddenLayers);
+    const corpus = await loadCorpus(opts.data, { split: opts.split, format: opts.format, offline, ui });
     const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
     if (model.source.randomInit) ui.info(`model ${model.source.id}: random-init control`);
     const L = model.config.numHiddenLayers;
@@ -72,7 +76,6 @@ export function register(program: Command): void {
     }
     if (opts.rawAttention && opts.attention === undefined) throw new InputError('--raw-attention needs --attention', { expected: '--attention [SPEC] --raw-attention', found: '--raw-attention alone', fix: 'add --attention' });
     if (layers.length === 0 && attentionLayers.length === 0) throw new InputError('nothing to extract', { expected: '--layers SPEC and/or --attention', found: '--layers none without --attention', fix: 'ask for some layers' });
-    const corpus = await loadCorpus(opts.data, { split: opts.split, format: opts.format, offline, ui });
     // made only if some shard is missing: a complete store costs no engine start
     let engine: Engine | undefined;
     const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
@@ -80,7 +83,7 @@ export function register(program: Command): void {
       ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
         model, engine: getEngine, corpus,
-        needs: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
+        request: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
         pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
       const used = engine as Engine | undefined;

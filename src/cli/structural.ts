@@ -1,9 +1,10 @@
 import { Option, type Command } from 'commander';
+import { FORMATS } from '../corpus/formats.js';
 import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
 import { extractActivations } from '../extract/pipeline.js';
 import { createEngine } from '../model/engine.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, peekConfig } from '../model/load.js';
 import { selectTfjsBackend } from '../model/tfjs-backend.js';
 import type { LoadedModel } from '../model/types.js';
 import type { ActivationStore } from '../extract/store.js';
@@ -31,6 +32,7 @@ interface StructuralOptions extends CommonOptions {
   devSplit?: string;
   evalSplit?: string;
   headRules?: 'stanford' | 'collins';
+  format?: string;
 }
 
 export function register(program: Command): void {
@@ -48,7 +50,8 @@ export function register(program: Command): void {
     .option('--train-split <name>', 'split to train on (default: train)')
     .option('--dev-split <name>', 'split to select the epoch on (default: dev)')
     .option('--eval-split <name>', 'split to report on (default: test)')
-    .addOption(new Option('--head-rules <scheme>', 'head rules for constituency treebanks (ptb)').choices(['stanford', 'collins']));
+    .addOption(new Option('--head-rules <scheme>', 'head rules for constituency treebanks (ptb)').choices(['stanford', 'collins']))
+    .addOption(new Option('--format <format>', 'format of a --data PATH (default: from the extension, then the content)').choices([...FORMATS]));
   addModelOptions(cmd);
   addRunOptions(cmd);
   addOutputOptions(cmd);
@@ -86,14 +89,13 @@ function subCorpus(corpus: Corpus, sentences: Sentence[]): Corpus {
 async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   const kinds: StructuralKind[] = opts.probe === 'both' ? ['distance', 'depth'] : [opts.probe];
   const offline = isOffline(opts);
-  const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
-  const numLayers = model.config.numHiddenLayers;
-  const layers = [...new Set([0, ...parseLayerSpec(opts.layers, numLayers)])].sort((a, b) => a - b);
-  if (opts.rank !== undefined && opts.rank > model.config.hiddenSize) ui.warn(`--rank ${opts.rank} is above the hidden size ${model.config.hiddenSize}: the extra rows add nothing`);
-
+  // Cheap checks first (issue 15): the data selection and --layers fail before the model builds.
+  const peeked = peekConfig(opts.model, opts.revision);
+  if (peeked) parseLayerSpec(opts.layers, peeked.numHiddenLayers);
   const raw = await loadSplits(opts.data, {
     offline,
     ui,
+    ...(opts.format ? { format: opts.format } : {}),
     ...(opts.headRules ? { headRules: opts.headRules } : {}),
     ...(opts.trainSplit ? { trainSplit: opts.trainSplit } : {}),
     ...(opts.devSplit ? { devSplit: opts.devSplit } : {}),
@@ -106,6 +108,11 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
   };
   const corpora = { train: subCorpus(raw.train, splits.train), dev: subCorpus(raw.dev, splits.dev), test: subCorpus(raw.test, splits.test) };
   const dataId = opts.data;
+
+  const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
+  const numLayers = model.config.numHiddenLayers;
+  const layers = [...new Set([0, ...parseLayerSpec(opts.layers, numLayers)])].sort((a, b) => a - b);
+  if (opts.rank !== undefined && opts.rank > model.config.hiddenSize) ui.warn(`--rank ${opts.rank} is above the hidden size ${model.config.hiddenSize}: the extra rows add nothing`);
 
   const rs = await createResultSet({ command: 'structural', modelId: model.source.id, dataId, out: opts.out, force: opts.force, seed: opts.seed, ui, json: opts.json });
   const models: LoadedModel[] = [model];
@@ -140,7 +147,7 @@ async function runStructural(ui: Ui, opts: StructuralOptions): Promise<void> {
       try {
         const out: Partial<Record<'train' | 'dev' | 'test', ActivationStore>> = {};
         for (const k of ['train', 'dev', 'test'] as const) {
-          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], needs: { layers, attentionLayers: [] }, batchSize: opts.batchSize, ui });
+          out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request: { layers, attentionLayers: [] }, batchSize: opts.batchSize, ui });
         }
         return out as Record<'train' | 'dev' | 'test', ActivationStore>;
       } finally {

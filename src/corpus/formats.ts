@@ -45,7 +45,7 @@ export function sniffFormat(name: string, text: string): FormatName {
   if (/\.(mrg|tree|trees|ptb)$/.test(lower)) return 'ptb';
   if (/\.csv$/.test(lower)) return 'csv';
   if (/\.(tsv|tab)$/.test(lower)) return 'tsv';
-  if (/\.txt$/.test(lower)) return 'text';
+  if (/\.txt$/.test(lower)) return sniffContent(text) ?? 'text';
   const head = text.trimStart().slice(0, 200);
   if (head.startsWith('<contextfile') || head.startsWith('<context ') || head.startsWith('<s snum')) return 'semcor';
   if (head.startsWith('(')) return 'ptb';
@@ -55,6 +55,20 @@ export function sniffFormat(name: string, text: string): FormatName {
     found: JSON.stringify(name.split('/').pop()),
     fix: `pass --format (${FORMATS.join(', ')})`,
   });
+}
+
+/**
+ * A file whose name says nothing (or says `.txt`) but whose content is a treebank: CoNLL-U /
+ * CoNLL-X (10 tab-separated columns, the first a word index) or PTB brackets (issue 15: a
+ * CoNLL-U file named `.txt` was read as plain text).
+ */
+function sniffContent(text: string): FormatName | undefined {
+  const first = splitLines(text.slice(0, 20000)).find((l) => l.trim() && !l.startsWith('#'));
+  if (!first) return undefined;
+  const cols = first.split('\t');
+  if (cols.length === 10 && /^\d+(-\d+|\.\d+)?$/.test(cols[0]!)) return 'conllu';
+  if (/^\(\s*\(/.test(first.trimStart())) return 'ptb';
+  return undefined;
 }
 
 export function parseSource(src: SourceText, format: FormatName, opts: ParseOptions, result: ReadResult = emptyResult()): ReadResult {

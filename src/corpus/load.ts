@@ -48,18 +48,36 @@ interface Parsed {
   split?: string;
 }
 
-export function parseDataSpec(spec: string): Parsed {
+/**
+ * The one data-selection path (issue 15): `--data NAME`, `NAME:SPLIT`, `PATH` or `PATH:SPLIT`,
+ * with `--split` as the other way to name the split. A registry split that does not exist is
+ * refused here (exit 2), before anything is loaded or a results folder is named after it; so is
+ * a split given twice with two different values.
+ */
+export function parseDataSpec(spec: string, split?: string): Parsed {
+  const p = parseSpecOnly(spec);
+  if (split !== undefined && p.split !== undefined && split !== p.split) {
+    throw new InputError('two different splits asked for', { file: spec, expected: 'NAME:SPLIT or --split SPLIT, not both with different values', found: `${spec} and --split ${split}`, fix: `drop one: --data ${p.name}:${split}, or --data ${spec} without --split` });
+  }
+  const chosen = p.split ?? split;
+  if (p.kind === 'registry' && chosen !== undefined) splitSpec(getDataset(p.name), chosen); // throws "has no split" (exit 2)
+  return chosen === undefined ? { kind: p.kind, name: p.name } : { ...p, split: chosen };
+}
+
+function parseSpecOnly(spec: string): Parsed {
   if (existsSync(spec)) return { kind: 'path', name: spec };
-  const m = /^([A-Za-z0-9][\w.-]*)(?::([\w.-]+))?$/.exec(spec);
+  const colon = spec.lastIndexOf(':');
+  if (colon > 0 && existsSync(spec.slice(0, colon))) return { kind: 'path', name: spec.slice(0, colon), split: spec.slice(colon + 1) };
+  const m = /^([A-Za-z0-9][\w.-]*)(?::([^:]*))?$/.exec(spec);
   if (m && isDatasetName(m[1]!)) return { kind: 'registry', name: m[1]!, split: m[2] };
-  if (m && !spec.includes('.') && !spec.includes('/')) getDataset(m[1]!); // throws "unknown dataset" with the list
+  if (m && !m[1]!.includes('.') && !m[1]!.includes('/')) getDataset(m[1]!); // throws "unknown dataset" with the list
   throw new InputError('no such corpus file', { file: spec, expected: 'a registry name (bert-probe data list), NAME:SPLIT, or an existing path', found: 'nothing at this path', fix: 'check the path' });
 }
 
 export async function loadCorpus(spec: string, opts: LoadOptions = {}): Promise<Corpus> {
-  const p = parseDataSpec(spec);
-  if (p.kind === 'registry') return loadRegistrySplit(getDataset(p.name), p.split ?? opts.split ?? defaultSplitOf(p.name), opts);
-  return loadPath(p.name, opts.split, opts);
+  const p = parseDataSpec(spec, opts.split);
+  if (p.kind === 'registry') return loadRegistrySplit(getDataset(p.name), p.split ?? defaultSplitOf(p.name), opts);
+  return loadPath(p.name, p.split, opts);
 }
 
 function defaultSplitOf(name: string): string {
@@ -74,8 +92,18 @@ function looksLikePath(s: string): boolean {
 }
 
 export async function loadSplits(spec: string, opts: SplitOptions = {}): Promise<{ train: Corpus; dev: Corpus; test: Corpus }> {
-  const p = parseDataSpec(spec);
+  const p = parseDataSpec(spec, opts.split);
   const want: Record<SplitName, string | undefined> = { train: opts.trainSplit, dev: opts.devSplit, test: opts.evalSplit };
+  if (p.split !== undefined) {
+    // NAME:SPLIT (or --split): the corpus is that split alone, divided 80/10/10 like a single file.
+    const given = SPLIT_NAMES.filter((s) => want[s] !== undefined);
+    if (given.length) {
+      throw new InputError(`--data ${spec} names one split and --${given[0] === 'test' ? 'eval' : given[0]}-split names another`, { file: spec, expected: 'either NAME:SPLIT (that split alone, divided 80/10/10) or NAME with --train-split/--dev-split/--eval-split', found: `${spec} and --${given[0] === 'test' ? 'eval' : given[0]}-split ${want[given[0]!]}`, fix: `drop ":${p.split}" to choose the splits with the flags` });
+    }
+    const one = p.kind === 'registry' ? await loadRegistrySplit(getDataset(p.name), p.split, opts) : await loadPath(p.name, p.split, opts);
+    opts.ui?.warn(`${one.id}: one split given: its first 80% of sentences train, the next 10% are dev, the last 10% test (pass --data ${p.name} with --train-split/--eval-split to use the dataset's own splits)`);
+    return { train: sliceCorpus(one, 'train', 0, 0.8), dev: sliceCorpus(one, 'dev', 0.8, 0.9), test: sliceCorpus(one, 'test', 0.9, 1) };
+  }
   const memo = new Map<string, Promise<Corpus>>();
   const once = (key: string, f: () => Promise<Corpus>) => {
     if (!memo.has(key)) memo.set(key, f());

@@ -22,6 +22,12 @@ export function decodeUtf8(bytes: Uint8Array, name: string): string {
   }
   // isUtf8 validates natively (fast, no copy); toString then decodes without a second check
   if (isUtf8(bytes)) {
+    const nul = bytes.indexOf(0);
+    if (nul >= 0) {
+      let line = 1;
+      for (let i = 0; i < nul; i++) if (bytes[i] === 0x0a) line++;
+      throw new InputError('binary data, not text (a NUL byte)', { file: name, line, offset: nul, expected: 'UTF-8 text', found: 'byte 0x00', fix: 'pass a text file (this looks like a binary or UTF-16 file; convert UTF-16 with iconv -f utf-16 -t utf-8)' });
+    }
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   }
@@ -79,6 +85,22 @@ export function readBytes(path: string): Uint8Array {
       found: code === 'ENOENT' ? 'nothing at this path' : String((err as Error).message),
       fix: 'check the path, or use a registry name (bert-probe data list)',
     });
+  }
+}
+
+/**
+ * The one way any input text is read (corpora, `embed --file`, stdin as `-`): bytes, then strict
+ * UTF-8 (invalid bytes and binary refused with the byte offset and line, exit 2).
+ */
+export function readTextFile(path: string): string {
+  return decodeUtf8(path === '-' ? readStdin() : readBytes(path), path === '-' ? '<stdin>' : path);
+}
+
+function readStdin(): Uint8Array {
+  try {
+    return readFileSync(0);
+  } catch (err) {
+    throw new InputError('cannot read standard input', { file: '-', expected: 'text piped in', found: (err as NodeJS.ErrnoException).code ?? String(err), fix: 'pipe a file in, or pass --file PATH' });
   }
 }
 

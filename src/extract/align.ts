@@ -57,17 +57,24 @@ export function wordGroups(spans: readonly (readonly [number, number])[], numPie
   return [[0, 1], ...spans.map(([s, e]) => [s, e] as [number, number]), [numPieces - 1, numPieces]];
 }
 
+/** How the rows of a split word's pieces become the word's row (Clark et al. `bpe_utils.py:61-73`). */
+export type FromPieces = 'mean' | 'first';
+
 /**
  * Clark et al. 2019 word-level attention for one sentence.
  * @param att  [heads, P, P] attention probabilities (row = from, column = to) of one sentence,
  *             without padding
+ * @param from 'mean' (the paper, `bpe_utils.py:62`) or 'first' (the released code's default
+ *             `mode="first"`, `bpe_utils.py:46-47, 82-84`: the first piece's row)
  * @returns    [heads, W+2, W+2]: to-word = sum over its pieces, from-word = mean over its pieces
+ *             (or the first piece's row)
  */
 export function wordAttention(
   att: Float32Array,
   heads: number,
   numPieces: number,
   spans: readonly (readonly [number, number])[],
+  from: FromPieces = 'mean',
 ): Float32Array {
   const groups = wordGroups(spans, numPieces);
   const G = groups.length;
@@ -77,7 +84,8 @@ export function wordAttention(
   for (let h = 0; h < heads; h++) {
     const base = h * P * P;
     for (let gi = 0; gi < G; gi++) {
-      const [rs, re] = groups[gi]!;
+      const [rs, full] = groups[gi]!;
+      const re = from === 'first' ? Math.min(full, rs + 1) : full;
       colSums.fill(0);
       for (let r = rs; r < re; r++) {
         const row = base + r * P;

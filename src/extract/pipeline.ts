@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Corpus } from '../corpus/types.js';
 import type { Engine, LoadedModel } from '../model/types.js';
-import type { ProbeNeeds } from '../probes/types.js';
+import type { ActivationRequest } from './request.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { Ui } from '../util/ui.js';
@@ -30,7 +30,7 @@ export interface ExtractOptions {
    */
   engine: Engine | (() => Promise<Engine>);
   corpus: Corpus;
-  needs: ProbeNeeds;
+  request: ActivationRequest;
   pooling?: Pooling;
   dtype?: 'float32' | 'float16';
   batchSize?: number;
@@ -84,7 +84,7 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
 
 export async function extractWithReport(opts: ExtractOptions): Promise<{ store: ActivationStore; report: ExtractReport }> {
   const ui = opts.ui ?? new Ui({ quiet: true });
-  const { model, corpus, needs } = opts;
+  const { model, corpus, request: needs } = opts;
   let engine: Engine | undefined = typeof opts.engine === 'function' ? undefined : opts.engine;
   const getEngine = async (): Promise<Engine> => (engine ??= await (opts.engine as () => Promise<Engine>)());
   const cfg = model.config;

@@ -20,7 +20,7 @@ import type { Pooling } from './align.js';
  *   attn.N/shard-00000.safetensors      one tensor `sentence.I` [heads, W+2, W+2] per sentence
  *                                       that fit the model (I = index within this store);
  *                                       word-level attention, [CLS] = 0, [SEP] = W+1
- *   rawattn.N/shard-00000.safetensors   the same at piece level [heads, P, P] (ProbeNeeds.rawAttention)
+ *   rawattn.N/shard-00000.safetensors   the same at piece level [heads, P, P] (ActivationRequest.rawAttention)
  * A shard holds `shardSize` consecutive sentences. Every file is written to a temporary name
  * and renamed (util/atomic.ts), so a shard file that exists is complete; resuming recomputes
  * exactly the shards whose files are missing. Python: `safetensors.numpy.load_file(path)`.

@@ -41,10 +41,16 @@ export async function loadModel(spec: string | undefined, opts: LoadModelOptions
           `Results are a random-init control, not BERT. Pass --model to choose a model, or run once online to cache ${DEFAULT_MODEL}.`,
         true,
       );
-      return loadRandomModel(undefined, opts);
+      const m = await loadRandomModel(undefined, opts);
+      m.source.randomInitReason = `fallback: the default model ${DEFAULT_MODEL} could not be loaded (${err.summary}) and no --model was given`;
+      return m;
     }
   }
-  if (isRandomSpec(spec)) return loadRandomModel(spec.slice(RANDOM_PREFIX.length + 1) || undefined, opts);
+  if (isRandomSpec(spec)) {
+    const m = await loadRandomModel(spec.slice(RANDOM_PREFIX.length + 1) || undefined, opts);
+    m.source.randomInitReason = `asked for: --model ${spec} (the random-init control)`;
+    return m;
+  }
   const spinner = opts.ui?.spinner(`loading model ${spec}`);
   try {
     const resolved = await resolveModel(spec, opts);
@@ -54,6 +60,25 @@ export async function loadModel(spec: string | undefined, opts: LoadModelOptions
   } catch (err) {
     spinner?.fail();
     throw err;
+  }
+}
+
+/**
+ * The config of what `--model` names, when it can be read without building the model (a local
+ * folder, a Hub id already in the cache, or the random control's built-in shape); undefined
+ * otherwise. Lets commands check `--layers` before an 8 s model build (issue 15).
+ */
+export function peekConfig(spec: string | undefined, revision?: string): BertConfig | undefined {
+  try {
+    const s = spec ?? DEFAULT_MODEL;
+    if (s === RANDOM_PREFIX) return BERT_BASE_UNCASED_CONFIG;
+    const target = isRandomSpec(s) ? s.slice(RANDOM_PREFIX.length + 1) : s;
+    if (existsSync(target)) return readConfigFile(statSync(target).isDirectory() ? join(target, 'config.json') : target);
+    const snap = cachedSnapshot(target, revision);
+    if (snap && existsSync(join(snap, 'config.json'))) return readConfigFile(join(snap, 'config.json'));
+    return target === DEFAULT_MODEL ? BERT_BASE_UNCASED_CONFIG : undefined;
+  } catch {
+    return undefined; // loadModel reports a bad config with its full message
   }
 }
 

@@ -83,7 +83,7 @@ export class GraphBuilder {
   }
 
   /** Add a node; returns its (first) output name. `out` names a graph output explicitly. */
-  op(opType: string, inputs: string[], attrs: Record<string, number | number[]> = {}, out?: string): string {
+  op(opType: string, inputs: string[], attrs: Record<string, number | number[] | string> = {}, out?: string): string {
     const output = out ?? this.fresh(opType.toLowerCase());
     const attribute = Object.entries(attrs).map(([name, v]) => attr(name, v));
     this.nodes.push({ opType, input: inputs, output: [output], name: `${opType}_${this.nodes.length}`, attribute });
@@ -112,8 +112,9 @@ function valueInfo(name: string, elemType: number, dims: Dim[]): onnxProto.onnx.
 
 const FLOAT_ATTRIBUTES = new Set(['epsilon']);
 
-function attr(name: string, v: number | number[]): onnxProto.onnx.IAttributeProto {
+function attr(name: string, v: number | number[] | string): onnxProto.onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
   // Of the ops used here only LayerNormalization's epsilon is a float attribute.
   if (FLOAT_ATTRIBUTES.has(name)) return { name, type: T.FLOAT, f: v };

@@ -63,29 +63,81 @@ function parseHeader(path: string, fd: number, fileSize: number): SafetensorsHea
   } catch (err) {
     throw new InputError('safetensors header is not valid JSON', { file: path, offset: 8, found: (err as Error).message, fix });
   }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InputError('safetensors header is not a JSON object', { file: path, offset: 8, expected: '{"name": {"dtype", "shape", "data_offsets"}, ...}', found: Array.isArray(raw) ? 'an array' : typeof raw, fix });
+  }
   const tensors = new Map<string, TensorInfo>();
   const dataStart = 8 + headerLen;
   let metadata: Record<string, string> = {};
+  const spans: { name: string; begin: number; end: number; size: number }[] = [];
   for (const [name, value] of Object.entries(raw)) {
     if (name === '__metadata__') {
       metadata = (value ?? {}) as Record<string, string>;
       continue;
     }
-    const v = value as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    if (!v || typeof v.dtype !== 'string' || !(v.dtype in BYTES) || !Array.isArray(v.shape) || !Array.isArray(v.data_offsets)) {
-      throw new InputError(`safetensors entry '${name}' is malformed`, { file: path, expected: `{dtype: one of ${Object.keys(BYTES).join('/')}, shape, data_offsets}`, found: JSON.stringify(value).slice(0, 200), fix });
+    const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const shapeOk = v && Array.isArray(v.shape) && v.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+    const offsetsOk = v && Array.isArray(v.data_offsets) && v.data_offsets.length === 2 && v.data_offsets.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+    if (!v || typeof v.dtype !== 'string' || !shapeOk || !offsetsOk) {
+      throw new InputError(`safetensors entry '${name}' is malformed`, { file: path, expected: `{dtype, shape: [non-negative integers], data_offsets: [begin, end]}`, found: JSON.stringify(value).slice(0, 200), fix });
     }
-    const [begin, end] = v.data_offsets;
-    const count = v.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * BYTES[v.dtype as SafetensorsDtype]) {
-      throw new InputError(`tensor '${name}' has ${end - begin} bytes for shape [${v.shape.join(', ')}] ${v.dtype}`, { file: path, expected: `${count * BYTES[v.dtype as SafetensorsDtype]} bytes`, found: `${end - begin} bytes`, fix });
+    if (!(v.dtype in BYTES)) {
+      // A valid safetensors dtype we do not read is not damage: say so (issue 15 item 5).
+      const known = v.dtype in SPEC_DTYPE_BITS;
+      throw new InputError(known ? `unsupported dtype ${v.dtype} (tensor '${name}')` : `unknown dtype ${v.dtype} (tensor '${name}')`, {
+        file: path,
+        expected: `one of ${Object.keys(BYTES).join(', ')}`,
+        found: v.dtype,
+        fix: known ? 'convert the checkpoint to F32, F16 or BF16 (e.g. in Python: model.to(torch.float32).save_pretrained(DIR))' : 'this is not a dtype of the safetensors specification; the file is damaged: download it again',
+      });
     }
-    if (dataStart + end > fileSize) {
-      throw new InputError(`tensor '${name}' is truncated`, { file: path, offset: dataStart + begin, expected: `data up to byte ${dataStart + end}`, found: `file ends at byte ${fileSize}`, fix });
-    }
-    tensors.set(name, { dtype: v.dtype as SafetensorsDtype, shape: v.shape, dataOffsets: [begin, end] });
+    const [begin, end] = v.data_offsets as [number, number];
+    const shape = v.shape as number[];
+    const count = shape.reduce((a, b) => a * b, 1);
+    spans.push({ name, begin, end, size: count * BYTES[v.dtype as SafetensorsDtype] });
+    tensors.set(name, { dtype: v.dtype as SafetensorsDtype, shape, dataOffsets: [begin, end] });
   }
+  validateLayout(path, spans, dataStart, fileSize, fix);
   return { tensors, metadata, dataStart, fileSize };
+}
+
+/** Bits per element of every dtype the safetensors specification names (safetensors/src/tensor.rs `Dtype`). */
+const SPEC_DTYPE_BITS: Record<string, number> = {
+  BOOL: 8, F4: 4, F6_E2M3: 6, F6_E3M2: 6, U8: 8, I8: 8, F8_E5M2: 8, F8_E4M3: 8, F8_E8M0: 8,
+  I16: 16, U16: 16, F16: 16, BF16: 16, I32: 32, U32: 32, F32: 32, C64: 64, F64: 64, I64: 64, U64: 64,
+};
+
+/**
+ * The layout rules of the reference implementation (huggingface/safetensors, safetensors/src/
+ * tensor.rs `Metadata::validate` and `SafeTensors::read_metadata`): tensors sorted by
+ * data_offsets must start at 0 and follow each other with no gap and no overlap (so no two
+ * tensors alias the same bytes), each span's size equals shape × dtype size, and the last one
+ * ends exactly at the end of the file. A truncated tensor is named as such.
+ */
+function validateLayout(path: string, spans: { name: string; begin: number; end: number; size: number }[], dataStart: number, fileSize: number, fix: string): void {
+  for (const t of spans) {
+    if (t.end < t.begin) throw new InputError(`tensor '${t.name}' has data_offsets that end before they begin`, { file: path, expected: 'data_offsets [begin, end] with begin <= end', found: `[${t.begin}, ${t.end}]`, fix });
+    if (t.end - t.begin !== t.size) {
+      throw new InputError(`tensor '${t.name}' has ${t.end - t.begin} bytes for its shape and dtype`, { file: path, expected: `${t.size} bytes`, found: `${t.end - t.begin} bytes (data_offsets [${t.begin}, ${t.end}])`, fix });
+    }
+    if (dataStart + t.end > fileSize) {
+      throw new InputError(`tensor '${t.name}' is truncated`, { file: path, offset: dataStart + t.begin, expected: `data up to byte ${dataStart + t.end}`, found: `file ends at byte ${fileSize}`, fix });
+    }
+  }
+  const sorted = [...spans].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const t = sorted[i]!;
+    if (t.begin !== at) {
+      const prev = sorted[i - 1];
+      const what = t.begin < at ? `overlaps tensor '${prev!.name}' (bytes ${prev!.begin}..${prev!.end})` : `leaves a gap of ${t.begin - at} bytes after ${prev ? `tensor '${prev.name}'` : 'the header'}`;
+      throw new InputError(`tensor '${t.name}' ${what}`, { file: path, expected: `data_offsets starting at byte ${at} (tensors contiguous, non-overlapping, in offset order)`, found: `[${t.begin}, ${t.end}]`, fix });
+    }
+    at = t.end;
+  }
+  if (dataStart + at !== fileSize) {
+    throw new InputError('safetensors file has bytes no tensor covers', { file: path, offset: dataStart + at, expected: `the file to end at byte ${dataStart + at} (after the last tensor)`, found: `${fileSize - dataStart - at} more bytes`, fix });
+  }
 }
 
 /** f16 → f32 (IEEE 754 half: 1 sign, 5 exponent, 10 mantissa bits). */

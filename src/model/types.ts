@@ -48,6 +48,8 @@ export interface ModelSource {
   sourceDtype: 'F32' | 'F16' | 'BF16';
   /** True for the random-init control; every output labels it "random-init". */
   randomInit: boolean;
+  /** Why the weights are random (asked for with --model random, or the default model could not be loaded); absent otherwise. */
+  randomInitReason?: string;
 }
 
 /** Word pieces of one sentence, with [CLS] at 0 and [SEP] last. */

@@ -1,0 +1,179 @@
+/**
+ * Building blocks for probe definitions (probe-model.ts), written with the ops of
+ * src/probes/graph; their gradients are derived (test/probe-blocks.test.ts checks each against
+ * finite differences). Weight layout is [in, out] (x·W).
+ */
+import type { Graph, Value } from './graph/types.js';
+import type { ParamSpec } from './probe-model.js';
+
+/** x·W (+ b): W [in, out], b [out]. */
+export function linear(g: Graph, x: Value, w: Value, b?: Value): Value {
+  const y = g.matmul(x, w);
+  return b ? g.add(y, b) : y;
+}
+
+/** torch.nn.Linear's parameters and default init (weight and bias uniform ±1/√in). */
+export function linearParams(prefix: string, dIn: number, dOut: number, bias = true): ParamSpec[] {
+  const a = 1 / Math.sqrt(dIn);
+  const out: ParamSpec[] = [{ name: `${prefix}.weight`, shape: [dIn, dOut], init: 'kaiming-uniform' }];
+  if (bias) out.push({ name: `${prefix}.bias`, shape: [dOut], init: { uniform: [-a, a] } });
+  return out;
+}
+
+export interface MlpOptions {
+  /** Dropout before the last Linear (Tenney: 0.3, jiant defaults.conf:457). */
+  dropout: number;
+  /** Name of the dropout mask input (unique per probe). */
+  maskName: string;
+  /** LayerNorm epsilon (torch.nn.LayerNorm default 1e-5). */
+  eps?: number;
+}
+
+/**
+ * Tenney et al.'s classifier (jiant simple_modules.py:54-65, Classifier cls_type 'mlp'):
+ * Linear(d_in, hid) → Tanh → LayerNorm(hid) → Dropout(p) → Linear(hid, n_out).
+ * Params by name `${prefix}.0.weight`, `.0.bias`, `.ln.weight`, `.ln.bias`, `.1.weight`, `.1.bias` (see mlpParams).
+ */
+export function mlp(g: Graph, x: Value, p: Record<string, Value>, prefix: string, opts: MlpOptions): Value {
+  const at = (k: string) => {
+    const v = p[`${prefix}.${k}`];
+    if (!v) throw new Error(`mlp: parameter '${prefix}.${k}' missing`);
+    return v;
+  };
+  const h = g.tanh(linear(g, x, at('0.weight'), at('0.bias')));
+  const n = g.layerNorm(h, at('ln.weight'), at('ln.bias'), opts.eps ?? 1e-5);
+  return linear(g, g.dropout(n, opts.dropout, opts.maskName), at('1.weight'), at('1.bias'));
+}
+
+export function mlpParams(prefix: string, dIn: number, hidden: number, nOut: number): ParamSpec[] {
+  return [
+    ...linearParams(`${prefix}.0`, dIn, hidden),
+    { name: `${prefix}.ln.weight`, shape: [hidden], init: 'ones' },
+    { name: `${prefix}.ln.bias`, shape: [hidden], init: 'zeros' },
+    ...linearParams(`${prefix}.1`, hidden, nOut),
+  ];
+}
+
+/**
+ * Scalar mix (AllenNLP scalar_mix.py:61-69, as jiant uses it: no layer norm, no weight
+ * dropout): γ · Σ_ℓ softmax(w)_ℓ · h_ℓ over a stacked input [L, …]; w [L] (init 0), γ [1] (init 1).
+ */
+export function scalarMix(g: Graph, stacked: Value, w: Value, gamma: Value): Value {
+  const L = stacked.shape[0]!;
+  const s = g.reshape(g.softmax(w, 0), [L, ...stacked.shape.slice(1).map(() => 1)]);
+  return g.mul(g.reduceSum(g.mul(stacked, s), [0]), gamma);
+}
+
+export function scalarMixParams(prefix: string, layers: number): ParamSpec[] {
+  return [
+    { name: `${prefix}.weights`, shape: [layers], init: 'zeros' },
+    { name: `${prefix}.gamma`, shape: [1], init: 'ones' },
+  ];
+}
+
+/**
+ * Self-attentive span pooling (AllenNLP self_attentive_span_extractor.py:36, 65-102):
+ * a_t = w·h_t + b, softmax of a over the tokens of each span only, span = Σ_t softmax(a)_t h_t.
+ * Ragged spans as index inputs: `index` int64 [spans, width] holds each span's token rows in h
+ * ([tokens, D]), `inSpan` bool [spans, width] marks the real ones (padding: any row, false).
+ * Returns [spans, D]. (b does not change a softmax; kept as the reference has it.)
+ */
+export function spanAttentionPool(g: Graph, h: Value, index: Value, inSpan: Value, w: Value, b: Value): Value {
+  const scores = g.reshape(linear(g, h, w, b), [-1]); // [tokens]
+  const a = g.gather(scores, index); // [spans, width]
+  // Masked positions get −1e30 before the softmax (AllenNLP masked_softmax fills with the
+  // dtype's minimum): their weight is exactly 0, and so is their gradient.
+  const p = g.softmax(g.where(inSpan, a, g.constant([-1e30])), 1);
+  const tokens = g.gather(h, index); // [spans, width, D]
+  return g.reduceSum(g.mul(tokens, g.unsqueeze(p, [2])), [1]);
+}
+
+export function spanAttentionParams(prefix: string, dim: number): ParamSpec[] {
+  return linearParams(prefix, dim, 1);
+}
+
+/**
+ * torch.nn.functional.cross_entropy(logits, labels, weight=classWeights), reduction 'mean':
+ * Σ_i w_{y_i}·(−log softmax(logits_i)_{y_i}) / Σ_i w_{y_i} (plain mean without class weights).
+ * logits [N, C] (C static), labels int64 [N].
+ */
+export function softmaxCrossEntropy(g: Graph, logits: Value, labels: Value, classWeights?: Value): Value {
+  const C = logits.shape[logits.shape.length - 1];
+  if (typeof C !== 'number') throw new Error('softmaxCrossEntropy: the class axis must have a static size');
+  const eye = new Float64Array(C * C);
+  for (let c = 0; c < C; c++) eye[c * C + c] = 1;
+  const onehot = g.gather(g.constant(eye, [C, C]), labels); // [N, C]
+  const nll = g.neg(g.reduceSum(g.mul(onehot, g.logSoftmax(logits, -1)), [1])); // [N]
+  if (!classWeights) return g.reduceMean(nll, [0]);
+  const wi = g.reduceSum(g.mul(onehot, classWeights), [1]); // [N]
+  return g.div(g.reduceSum(g.mul(nll, wi), [0]), g.reduceSum(wi, [0]));
+}
+
+/**
+ * Multi-label sigmoid binary cross-entropy, mean over every (item, label) entry — jiant's
+ * F.binary_cross_entropy(sigmoid(logits), k_hot) (edge_probing.py:232-233) — in the stable
+ * form max(x,0) − x·t + log(1 + e^{−|x|}) (torch's binary_cross_entropy_with_logits).
+ */
+export function sigmoidBce(g: Graph, logits: Value, targets: Value): Value {
+  const perEntry = g.add(g.sub(g.relu(logits), g.mul(logits, targets)), g.log(g.add(g.constant([1]), g.exp(g.neg(g.abs(logits))))));
+  return g.reduceMean(perEntry, logits.shape.map((_, i) => i));
+}
+
+/**
+ * Inputs of the structural losses for one batch (as structural.ts makeBatch builds them):
+ * x [words, H] unpadded; rows int64 [b·len] each padded position's row in x, `words` (the
+ * appended zero row) for padding; target and mask [b, len, len] (distance) or [b, len] (depth);
+ * norm [b]: length² (distance) or length (depth).
+ */
+export interface StructuralInputs {
+  x: Value;
+  rows: Value;
+  target: Value;
+  mask: Value;
+  norm: Value;
+}
+
+/** T = the projections X·B (unpadded) gathered into a padded [b, len, rank] view. */
+export function structuralProjections(g: Graph, proj: Value, inp: StructuralInputs): Value {
+  const rank = proj.shape[1]!;
+  const xb = g.matmul(inp.x, proj);
+  const padded = g.concat([xb, g.constant(new Float64Array(Number(rank)), [1, Number(rank)])], 0);
+  const [b, len] = inp.target.shape;
+  return g.reshape(g.gather(padded, inp.rows), [b!, len!, rank]);
+}
+
+/** mean_b Σ |pred − target|·mask / norm_b (Hewitt & Manning loss.py L1DistanceLoss/L1DepthLoss). */
+function l1Loss(g: Graph, pred: Value, inp: StructuralInputs, axes: number[]): Value {
+  const perSentence = g.div(g.reduceSum(g.mul(g.abs(g.sub(pred, inp.target)), inp.mask), axes), inp.norm);
+  return g.reduceMean(perSentence, [0]);
+}
+
+/**
+ * Hewitt & Manning's distance probe loss (structural-probes probe.py TwoWordPSDProbe, loss.py
+ * L1DistanceLoss) with the squared distances in Gram form ‖Bhᵢ‖² + ‖Bhⱼ‖² − 2 (Bhᵢ)·(Bhⱼ),
+ * as structural-onnx.ts computes them. proj [H, rank] (the reference's `proj`, B = projᵀ).
+ */
+export function structuralDistanceLoss(g: Graph, proj: Value, inp: StructuralInputs): Value {
+  const t = structuralProjections(g, proj, inp);
+  const s = g.reduceSum(g.mul(t, t), [2], true); // [b, len, 1]
+  const gram = g.matmul(t, g.transpose(t, [0, 2, 1]));
+  const pred = g.sub(g.add(s, g.transpose(s, [0, 2, 1])), g.mul(gram, g.constant([2])));
+  return l1Loss(g, pred, inp, [1, 2]);
+}
+
+/** Hewitt & Manning's depth probe loss (OneWordPSDProbe, L1DepthLoss): pred = ‖Bhᵢ‖². */
+export function structuralDepthLoss(g: Graph, proj: Value, inp: StructuralInputs): Value {
+  const t = structuralProjections(g, proj, inp);
+  return l1Loss(g, g.reduceSum(g.mul(t, t), [2]), inp, [1]);
+}
+
+/** λ · Σ over params of Σ p² (an L2 penalty to add to a loss). */
+export function l2Penalty(g: Graph, params: Value[], lambda: number): Value {
+  let total: Value | null = null;
+  for (const p of params) {
+    const s = g.reduceSum(g.mul(p, p), p.shape.map((_, i) => i));
+    total = total ? g.add(total, s) : s;
+  }
+  if (!total) throw new Error('l2Penalty: no parameters');
+  return g.mul(total, g.constant([lambda]));
+}

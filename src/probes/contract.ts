@@ -1,0 +1,129 @@
+/**
+ * The probe contract (issue 9 item 1; PLATFORM.md §5): a probe family is one file that declares
+ * what it requires of the corpus, the activations it needs, its units, and how one unit is
+ * trained and scored; src/probes/runner.ts does everything else for every family (model and
+ * `--control random`, splits, `--limit`, extraction or `--activations`, units × `--seeds K`,
+ * resume, results, saved probe parameters, manifest, report). A command is an option spec plus
+ * `runProbe(family, opts, ui)`.
+ *
+ * Types only. Owner: `platform`.
+ */
+import type { Sentence } from '../corpus/types.js';
+import type { ActivationRequest, ActivationSource } from '../extract/request.js';
+import type { BertConfig } from '../model/types.js';
+import type { ResultSet } from '../results/resultset.js';
+import type { Ui } from '../util/ui.js';
+
+/** What a family requires of every sentence it keeps (the runner refuses a corpus with none). */
+export type CorpusNeed = 'trees' | 'labels' | 'spans' | 'senses' | 'text';
+
+export type SplitName = 'train' | 'dev' | 'test';
+
+/**
+ * One thing trained and scored on its own: a layer, a cumulative prefix of layers, all layers
+ * mixed, one head, or the whole model. `key` is unique within a run, stable across runs (the
+ * resume key and the file name under `<run>/probes/`), e.g. `layer.7`, `attn.8.10`, `mix`.
+ */
+export interface Unit {
+  key: string;
+  /** Written in the results' `layer`/`unit` column, e.g. `layer.7`. */
+  label: string;
+  /** Hidden-state indices (or attention layers for kind 'head') the unit reads. */
+  layers: number[];
+  kind: 'layer' | 'cumulative' | 'mix' | 'head' | 'model';
+  extra?: Record<string, unknown>;
+}
+
+export interface SplitData {
+  name: SplitName;
+  /** The kept sentences, in order; sentence i of `activations` is sentences[i]. */
+  sentences: Sentence[];
+  activations: ActivationSource;
+}
+
+/** The options every probe command shares; a command's own options extend this. */
+export interface RunnerOptions {
+  // model (src/cli/common.ts addModelOptions)
+  model?: string;
+  revision?: string;
+  engine: 'auto' | 'tfjs' | 'onnx';
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  device: 'cpu' | 'cuda';
+  batchSize: number;
+  offline?: boolean;
+  /** Seed of every probe-side random choice (initialisation, shuffles, dropout). */
+  seed: number;
+  /** Seed of the random-init model's weights (default: --seed), so probe seeds vary alone. */
+  modelSeed?: number;
+  /** Train every probe K times (seeds seed, seed+1, …) and report mean and sd. Default 1. */
+  seeds?: number;
+  // data (src/cli/data-options.ts)
+  data: string;
+  split?: string;
+  format?: string;
+  headRules?: 'stanford' | 'collins';
+  textColumn?: string;
+  labelColumn?: string;
+  lenient?: boolean;
+  trainSplit?: string;
+  devSplit?: string;
+  evalSplit?: string;
+  /** Only the first N kept sentences of each split. */
+  limit?: number;
+  /** Also probe the random-init control of the same shape. */
+  control?: 'random';
+  /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
+  activations?: string[];
+  // output
+  out?: string;
+  force?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export interface UnitContext<O> {
+  opts: O;
+  unit: Unit;
+  /** `label` is what rows and records carry (random-init controls are labelled as such). */
+  model: { label: string; id: string; randomInit: boolean };
+  splits: Record<SplitName, SplitData>;
+  /** The probe seed of this repetition: opts.seed + seedIndex. */
+  seed: number;
+  /** 0..K−1 under --seeds K. */
+  seedIndex: number;
+  ui: Ui;
+}
+
+export interface UnitResult {
+  /** Result rows (the family's `columns`); the runner adds nothing to them but seed spread. */
+  rows: Record<string, unknown>[];
+  /** predictions.jsonl records. */
+  records: Record<string, unknown>[];
+  /** The trained parameters, saved as `<run>/probes/<model-label>/<unit-key>.safetensors`. */
+  params?: { names: string[]; shapes: number[][]; values: Float32Array[] };
+}
+
+export interface ProbeFamily<O extends RunnerOptions> {
+  /** 'structural', 'layers', 'heads', ... (the results folder and manifest name it). */
+  command: string;
+  requires: CorpusNeed[];
+  /** null keeps the sentence; else the reason it is skipped (counted and reported). */
+  accept?(s: Sentence): string | null;
+  activations(opts: O, config: BertConfig): ActivationRequest;
+  units(opts: O, config: BertConfig): Unit[];
+  /** A model-free baseline scored once (rows labelled by the family). */
+  baseline?(ctx: Omit<UnitContext<O>, 'unit' | 'model'>): Promise<UnitResult>;
+  runUnit(ctx: UnitContext<O>): Promise<UnitResult>;
+  columns: readonly string[];
+  columnDescriptions: Record<string, string>;
+  /**
+   * Numeric columns that are metrics: under --seeds K each is the mean over seeds and gets an
+   * `<name>_sd` column beside it. Rows of one unit are matched across seeds by their position.
+   */
+  metrics?: readonly string[];
+  summarize(rows: readonly Record<string, unknown>[], opts: O): Record<string, unknown>;
+  figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
+  /** Probe settings for manifest.json. */
+  describe?(opts: O): Record<string, unknown>;
+}

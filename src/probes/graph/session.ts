@@ -1,0 +1,60 @@
+/**
+ * Runs graphs built by graph.ts with onnxruntime-node's public async API
+ * (InferenceSession.create / run): CPU, or the CUDA provider (falling back to CPU per node).
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import type { Feed } from './types.js';
+
+export interface SessionOptions {
+  device?: 'cpu' | 'cuda';
+  /** Intra-op threads (default: the machine's parallelism). */
+  threads?: number;
+}
+
+function tensorOf(f: Feed): ort.Tensor {
+  const dims = [...f.dims];
+  const d = f.data;
+  if (d instanceof Float32Array) return new ort.Tensor('float32', d, dims);
+  if (d instanceof Float64Array) return new ort.Tensor('float64', d, dims);
+  if (d instanceof BigInt64Array) return new ort.Tensor('int64', d, dims);
+  return new ort.Tensor('bool', d, dims);
+}
+
+export class GraphSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** The graph's inputs: feeds not named here are ignored. */
+    readonly inputNames: readonly string[],
+  ) {}
+
+  static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<GraphSession> {
+    const session = await ort.InferenceSession.create(model, {
+      executionProviders: opts.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      intraOpNumThreads: opts.threads ?? Math.max(1, availableParallelism()),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+    return new GraphSession(session, session.inputNames);
+  }
+
+  /** Run with the feeds the graph takes; returns every output. */
+  async run(feeds: Record<string, Feed>): Promise<Record<string, { data: Float32Array | Float64Array | BigInt64Array | Uint8Array; dims: number[] }>> {
+    const t: Record<string, ort.Tensor> = {};
+    for (const name of this.inputNames) {
+      const f = feeds[name];
+      if (!f) throw new Error(`graph input '${name}' was not fed (fed: ${Object.keys(feeds).join(', ') || 'nothing'})`);
+      t[name] = tensorOf(f);
+    }
+    const r = await this.session.run(t);
+    const out: Record<string, { data: Float32Array | Float64Array | BigInt64Array | Uint8Array; dims: number[] }> = {};
+    for (const [k, v] of Object.entries(r)) out[k] = { data: v.data as Float32Array, dims: [...v.dims] };
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
