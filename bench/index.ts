@@ -6,12 +6,14 @@ import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
+import { benchSimilar } from './similar.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
   ['structural', benchStructural],
   ['corpus', benchCorpus],
+  ['similar', benchSimilar],
 ];
 
 const only = process.argv.slice(2);

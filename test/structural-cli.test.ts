@@ -108,7 +108,7 @@ test('structural on PTB with tiny-bert and --control random: full results folder
   assert.equal(manifest.seed, 3);
   assert.equal(manifest.control.randomInit, true);
   // Without tfjs-node, the probes train on onnxruntime (structural-onnx.ts); the manifest says so.
-  assert.ok(['onnxruntime-cpu', 'tensorflow', 'tensorflow-cuda'].includes(manifest.probeBackend), `probeBackend ${manifest.probeBackend}`);
+  assert.ok(['onnxruntime-cpu', 'tensorflow', 'tensorflow-cuda'].includes(manifest.probe.backend), `probe backend ${manifest.probe.backend}`);
 });
 
 test('structural on EWT with the bert-base-shaped random model (--limit for a quick run)', async (t) => {

@@ -6,6 +6,9 @@ import { register as embed } from './embed.js';
 import { register as extract } from './extract.js';
 import { register as structural } from './structural.js';
 import { register as data } from './data.js';
+import { register as maskedLm } from './masked-lm.js';
+import { register as similar } from './similar.js';
+import { register as senses } from './senses.js';
 
 /**
  * Every command, one file each. Registering is the only thing this list does; the order is
@@ -13,4 +16,4 @@ import { register as data } from './data.js';
  */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, report, compare];
+export const COMMANDS: RegisterCommand[] = [model, data, embed, extract, structural, senses, similar, maskedLm, report, compare];

@@ -1,6 +1,9 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { exitCodeOf, InputError } from '../util/errors.js';
+import { DEFAULT_MODEL, isOffline } from '../model/resolve.js';
 import { Ui } from '../util/ui.js';
+
+export { DEFAULT_MODEL, isOffline };
 
 /**
  * Options every command shares (DESIGN.md), defined once. Commands that run a model call
@@ -21,7 +24,10 @@ export interface ModelOptions {
   device: 'cpu' | 'cuda';
   batchSize: number;
   offline?: boolean;
+  /** Seed of every probe-side random choice. */
   seed: number;
+  /** Seed of random-init model weights (random[:CONFIG] models and --control random). */
+  modelSeed: number;
 }
 
 export interface RunOptions {
@@ -31,7 +37,6 @@ export interface RunOptions {
 
 export type CommonOptions = OutputOptions & ModelOptions & RunOptions;
 
-export const DEFAULT_MODEL = 'bert-base-uncased';
 
 export function positiveInt(name: string) {
   return (value: string): number => {
@@ -65,7 +70,20 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--device <device>', 'onnx execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .option('-b, --batch-size <n>', 'sentences per forward batch', positiveInt('--batch-size'), 16)
     .option('--offline', 'never touch the network (HF_HUB_OFFLINE=1 does the same)')
-    .option('--seed <n>', 'seed for every random choice', nonNegativeInt('--seed'), 42);
+    .option('--seed <n>', 'seed of the probes: initialisation, shuffles, dropout (random-init weights use --model-seed)', nonNegativeInt('--seed'), 42)
+    .option('--model-seed <n>', 'seed of random-init model weights (random[:CONFIG], --control random), apart from --seed so probe seeds vary alone', nonNegativeInt('--model-seed'), 42);
+}
+
+/**
+ * Options of every command that trains probes through src/probes/runner.ts: the data cap, the
+ * random-init control, repeated probe seeds, and features computed elsewhere.
+ */
+export function addProbeRunOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--control <kind>', 'also probe the random-init control model of the same shape (labelled random-init)').choices(['random']))
+    .option('--limit <n>', 'use only the first N usable sentences of each split (for quick runs and tests)', positiveInt('--limit'))
+    .option('--seeds <k>', 'train every probe K times (seeds --seed, --seed+1, …) and report each metric as mean with its standard deviation beside it', positiveInt('--seeds'), 1)
+    .option('--activations <split=path...>', 'use activations computed elsewhere instead of running the model: train=DIR dev=DIR test=DIR (bert-probe extract stores; repeat a split for --shard stores)');
 }
 
 export function addRunOptions(cmd: Command): Command {
@@ -74,9 +92,6 @@ export function addRunOptions(cmd: Command): Command {
     .option('--force', 'write into an existing non-empty --out folder');
 }
 
-export function isOffline(opts: { offline?: boolean }): boolean {
-  return Boolean(opts.offline) || process.env.HF_HUB_OFFLINE === '1' || process.env.BERT_PROBE_OFFLINE === '1';
-}
 
 /**
  * Wrap a command's action: one Ui per run, errors printed as the user needs them (no stack

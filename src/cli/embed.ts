@@ -102,7 +102,7 @@ export function register(program: Command): void {
   withExample(cmd, 'bert-probe embed "The keys to the cabinet are on the table." --layers 4,8,12');
   cmd.action(action(async (ui, texts: string[], opts: EmbedCliOptions) => {
     const inputs = readInputs(texts, opts.file);
-    const model = await loadModel(opts.model, { revision: opts.revision, offline: isOffline(opts), seed: opts.seed, ui });
+    const model = await loadModel(opts.model, { revision: opts.revision, offline: isOffline(opts), seed: opts.modelSeed, ui });
     if (model.source.randomInit) ui.info(`model ${model.source.id}: random-init control`);
     const cfg = model.config;
     const layers = parseLayerSpec(opts.layers, cfg.numHiddenLayers);

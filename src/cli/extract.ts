@@ -66,7 +66,7 @@ export function register(program: Command): void {
     const peeked = peekConfig(opts.model, opts.revision);
     if (peeked) parseLayersOrNone(opts.layers, peeked.numHiddenLayers);
     const corpus = await loadCorpus(opts.data, { split: opts.split, format: opts.format, offline, ui });
-    const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.seed, ui });
+    const model = await loadModel(opts.model, { revision: opts.revision, offline, seed: opts.modelSeed, ui });
     if (model.source.randomInit) ui.info(`model ${model.source.id}: random-init control`);
     const L = model.config.numHiddenLayers;
     const layers = parseLayersOrNone(opts.layers, L);

@@ -1,12 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DEFAULT_MODEL } from '../cli/common.js';
 import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { BERT_BASE_UNCASED_CONFIG, readConfigFile } from './config.js';
 import { cachedSnapshot, snapshotComplete } from './hub.js';
 import { randomWeights, randomWeightsSha256 } from './random.js';
-import { resolveModel } from './resolve.js';
+import { DEFAULT_MODEL, resolveModel } from './resolve.js';
 import { loadTokenizer, packagedBertVocab, tokenizerFromVocab } from './tokenizer.js';
 import type { BertConfig, LoadedModel, Tokenizer } from './types.js';
 import { loadWeights, weightsSha256 } from './weights.js';

@@ -6,6 +6,14 @@ import { hfHubCacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
 import { cachedSnapshot, downloadModel, HUB_ID, snapshotComplete, withRepoLock } from './hub.js';
 
+/** The model every command uses when --model is not given. */
+export const DEFAULT_MODEL = 'bert-base-uncased';
+
+/** --offline, or HF_HUB_OFFLINE=1 / BERT_PROBE_OFFLINE=1 in the environment: never touch the network. */
+export function isOffline(opts: { offline?: boolean }): boolean {
+  return Boolean(opts.offline) || process.env.HF_HUB_OFFLINE === '1' || process.env.BERT_PROBE_OFFLINE === '1';
+}
+
 /**
  * Where `--model` points, in order: a local folder; the Hugging Face cache (so checkpoints
  * Python `transformers` fetched are reused); a download from the Hub into that cache (not with

@@ -53,7 +53,7 @@ export interface RunnerOptions {
   offline?: boolean;
   /** Seed of every probe-side random choice (initialisation, shuffles, dropout). */
   seed: number;
-  /** Seed of the random-init model's weights (default: --seed), so probe seeds vary alone. */
+  /** Seed of the random-init model's weights (default 42, whatever --seed is), so probe seeds vary alone. */
   modelSeed?: number;
   /** Train every probe K times (seeds seed, seed+1, …) and report mean and sd. Default 1. */
   seeds?: number;
@@ -102,6 +102,8 @@ export interface UnitResult {
   records: Record<string, unknown>[];
   /** The trained parameters, saved as `<run>/probes/<model-label>/<unit-key>.safetensors`. */
   params?: { names: string[]; shapes: number[][]; values: Float32Array[] };
+  /** How training went (e.g. per probe: epochs, best epoch, the dev-loss history), kept beside the params in probes/index.json. */
+  training?: Record<string, unknown>;
 }
 
 export interface ProbeFamily<O extends RunnerOptions> {
@@ -122,8 +124,11 @@ export interface ProbeFamily<O extends RunnerOptions> {
    * `<name>_sd` column beside it. Rows of one unit are matched across seeds by their position.
    */
   metrics?: readonly string[];
-  summarize(rows: readonly Record<string, unknown>[], opts: O): Record<string, unknown>;
+  /** summary.json. `run.model` is the main model's label (as in the rows), `run.data` the --data given. */
+  summarize(rows: readonly Record<string, unknown>[], opts: O, run: { model: string; data: string }): Record<string, unknown>;
+  /** Columns of the compact table in the report and on a TTY (default: the summary's scalars). */
+  table?(seeds: number): readonly string[];
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
   /** Probe settings for manifest.json. */
-  describe?(opts: O): Record<string, unknown>;
+  describe?(opts: O, config: BertConfig): Record<string, unknown>;
 }

@@ -220,6 +220,20 @@ export class ResultSet {
   }
 
   /**
+   * A second CSV table beside results.csv (e.g. `purity.csv`, `relations.csv`), written the same
+   * way; its columns are listed in the manifest under `tables`.
+   */
+  writeTable(file: string, rows: readonly Record<string, Cell>[], columns: readonly string[], descriptions?: Record<string, string>): void {
+    if (!/^[\w.-]+\.csv$/.test(file) || file === 'results.csv') throw new RuntimeFailure(`bad table file name ${file} (results.csv is writeRows')`);
+    writeFileAtomic(this.file(file), toCsv(rows, columns));
+    this.track(file);
+    const tables = (this.manifest.tables ?? {}) as Record<string, { columns: string[]; rows: number; descriptions?: Record<string, string> }>;
+    tables[file] = { columns: [...columns], rows: rows.length, ...(descriptions ? { descriptions: { ...descriptions } } : {}) };
+    this.manifest.tables = tables;
+    this.saveManifest();
+  }
+
+  /**
    * Write predictions.jsonl, one JSON value per line, streamed to a temporary file (so it may
    * be larger than memory) and renamed into place when complete. Typed arrays become arrays.
    * Each call replaces the file.
