@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { summarize } from '../src/cli/structural.js';
-import type { ResultRow } from '../src/probes/structural-run.js';
+import { summarize, type ResultRow } from '../src/probes/structural-family.js';
 
 const row = (model: string, layer: string, probe: string, m: Partial<Record<'uuas' | 'dspr' | 'root_acc' | 'nspr', number | null>>): ResultRow => ({
   model, layer, probe, uuas: null, dspr: null, root_acc: null, nspr: null, sentences: 10, epochs: 1, best_dev_loss: 0.5, seconds: 0.1, ...m,
