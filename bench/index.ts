@@ -6,6 +6,7 @@ import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
 import { benchCorpus } from './corpus.js';
+import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
@@ -13,6 +14,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['extract', benchExtract],
   ['structural', benchStructural],
   ['corpus', benchCorpus],
+  ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];
 

@@ -92,3 +92,23 @@ test('--shard K/N parsing', () => {
   assert.deepEqual(parseShard('2/4'), { index: 2, count: 4 });
   for (const bad of ['3/2', '0/2', '1', 'a/b', '1/0']) assert.throws(() => parseShard(bad), /--shard must be K\/N/);
 });
+
+test('extract --pieces with a real model: every piece stored; word reads pool them like a word-level store', async () => {
+  const cache = { BERT_PROBE_CACHE: join(tempDir(), 'cache') };
+  const dirs = ['pieces', 'words'].map((k) => join(tempDir(), k));
+  for (const [i, dir] of dirs.entries()) {
+    const r = runCli(['extract', '--model', tiny, '--data', sample, '--layers', '0,2', '--out', dir, ...(i === 0 ? ['--pieces'] : [])], { env: cache });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const [pieces, words] = dirs.map((d) => openStore([d]));
+  assert.deepEqual(pieces!.pieceLayers, [0, 2]);
+  assert.equal(pieces!.hasPieces, true);
+  const all = [...Array(pieces!.numSentences).keys()];
+  const got = await pieces!.readPieces(2, all);
+  assert.deepEqual(got.pieceCounts, pieces!.pieceCounts);
+  assert.ok(got.wordSpans.every((sp, i) => sp.length === pieces!.wordCounts[i] && sp[0]![0] === 1 && sp[sp.length - 1]![1] === got.pieceCounts[i]! - 1));
+  const a = await pieces!.readWords(2, all);
+  const b = await words!.readWords(2, all);
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `value ${i}: ${a[i]} vs ${b[i]}`);
+});

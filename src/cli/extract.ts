@@ -21,6 +21,7 @@ interface ExtractCliOptions extends ModelOptions, OutputOptions {
   layers: string;
   attention?: string | true;
   rawAttention?: boolean;
+  pieces?: boolean;
   pooling: Pooling;
   dtype: 'float32' | 'float16';
   out?: string;
@@ -51,6 +52,7 @@ export function register(program: Command): void {
     .option('-l, --layers <spec>', 'hidden states to keep: all, 0-12, 4,8,12, -1 (last), or none', 'all')
     .option('--attention [spec]', 'also keep word-level attention (Clark et al. 2019: sum over attended pieces, mean over attending pieces; [CLS]/[SEP] kept) of these layers 1..L (default: all)')
     .option('--raw-attention', 'keep --attention at word-piece level instead of word level')
+    .option('--pieces', 'keep the hidden states of every word piece incl. [CLS]/[SEP] with each word\'s piece span (span probes; word-level reads pool them on read)')
     .addOption(new Option('--pooling <how>', 'word vector from its pieces').choices([...POOLINGS]).default('mean'))
     .addOption(new Option('--dtype <dtype>', 'stored value type').choices(['float32', 'float16']).default('float32'))
     .option('-o, --out <dir>', 'store folder (default: the cache, keyed by model, corpus, pooling and dtype)')
@@ -80,10 +82,10 @@ export function register(program: Command): void {
     let engine: Engine | undefined;
     const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
     try {
-      ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
+      ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${opts.pieces && layers.length ? ' at word-piece level' : ''}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
         model, engine: getEngine, corpus,
-        request: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention) },
+        request: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention), level: opts.pieces ? 'piece' : 'word' },
         pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
       const used = engine as Engine | undefined;
@@ -95,7 +97,7 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify({
           store: report.dir, model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
           data: { id: corpus.id, sha256: corpus.sha256 }, engine: used?.kind ?? null, backend: used?.backend ?? null,
-          layers: store.layers.map(layerName), attentionLayers: opts.rawAttention ? store.rawAttentionLayers : store.attentionLayers,
+          layers: store.layers.map(layerName), pieceLayers: store.pieceLayers.map(layerName), attentionLayers: opts.rawAttention ? store.rawAttentionLayers : store.attentionLayers,
           pooling: opts.pooling, dtype: opts.dtype, shard: opts.shard ?? null, ...report, dir: undefined,
         }, null, 2) + '\n');
       } else {

@@ -11,7 +11,7 @@ import { poolWords, wordAttention, type Pooling } from './align.js';
 import { forwardSentences } from './forward.js';
 import {
   ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, openStore, rawAttnName, readIndex,
-  shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, type StoreIdentity, type StoreIndex,
+  piecesName, shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, writePieceShard, type StoreIdentity, type StoreIndex,
 } from './store.js';
 import { defaultStride } from './windows.js';
 
@@ -101,6 +101,10 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   const batchSize = opts.batchSize ?? 16;
   const hidden = cfg.hiddenSize;
   const tok = model.tokenizer;
+  // Level 'piece' stores hidden states per piece only (word-level reads pool them on read).
+  const pieceLevel = needs.level === 'piece';
+  const wordLayers = pieceLevel ? [] : needs.layers;
+  const pieceLayers = pieceLevel ? needs.layers : [];
   const wordAttn = needs.rawAttention ? [] : needs.attentionLayers;
   const rawAttn = needs.rawAttention ? needs.attentionLayers : [];
 
@@ -167,7 +171,8 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
     hiddenSize: hidden,
     numHeads: cfg.numAttentionHeads,
     numLayers: cfg.numHiddenLayers,
-    layers: union(existing?.layers, needs.layers),
+    layers: union(existing?.layers, wordLayers),
+    pieceLayers: union(existing?.pieceLayers, pieceLayers),
     attentionLayers: union(existing?.attentionLayers, wordAttn),
     rawAttentionLayers: union(existing?.rawAttentionLayers, rawAttn),
     shardSize,
@@ -198,23 +203,32 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   try {
     for (let k = 0; k < shards.length; k++) {
       const sh = shards[k]!;
-      const layers = needs.layers.filter((l) => !shardDone(dir, layerName(l), k));
+      const layers = wordLayers.filter((l) => !shardDone(dir, layerName(l), k));
+      const pieces = pieceLayers.filter((l) => !shardDone(dir, piecesName(l), k));
       const attn = wordAttn.filter((l) => !shardDone(dir, attnName(l), k));
       const raw = rawAttn.filter((l) => !shardDone(dir, rawAttnName(l), k));
-      const doneFiles = needs.layers.length + wordAttn.length + rawAttn.length - layers.length - attn.length - raw.length;
+      const doneFiles = needs.layers.length + wordAttn.length + rawAttn.length - layers.length - pieces.length - attn.length - raw.length;
       shardsReused += doneFiles;
-      if (layers.length + attn.length + raw.length === 0) {
+      if (layers.length + pieces.length + attn.length + raw.length === 0) {
         bar.increment(sh.sentences, { rate: '-' });
         continue;
       }
       const s0 = sh.firstSentence;
       const vecs = new Map(layers.map((l) => [l, new Float32Array(sh.words * hidden)]));
+      const shardPieces = pieceCounts.slice(s0, s0 + sh.sentences);
+      const pieceOffsets: number[] = [];
+      let shardPieceTotal = 0;
+      for (const p of shardPieces) {
+        pieceOffsets.push(shardPieceTotal);
+        shardPieceTotal += p;
+      }
+      const pieceVecs = new Map(pieces.map((l) => [l, new Float32Array(shardPieceTotal * hidden)]));
       const attnOut = new Map(attn.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
       const rawOut = new Map(raw.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
       const encs = ids.slice(s0, s0 + sh.sentences).map((x) => ({ ids: x }));
       const attnLayers = union(attn, raw);
       await forwardSentences(await getEngine(), encs, {
-        hiddenStates: layers,
+        hiddenStates: union(layers, pieces),
         attentions: attnLayers,
         batchSize,
         padId: tok.padId,
@@ -224,6 +238,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
           bar.increment(1);
           const off = sentenceMap[s]![1] * hidden;
           for (const [l, out] of vecs) poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, out, off);
+          for (const [l, out] of pieceVecs) out.set(r.states.get(l)!, pieceOffsets[r.index]! * hidden);
           if (!r.attentions) return;
           const W = wordCounts[s]!;
           for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
@@ -239,7 +254,11 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       for (const [l, m] of attnOut) writeAttentionShard(dir, index, attnName(l), k, m);
       for (const [l, m] of rawOut) writeAttentionShard(dir, index, rawAttnName(l), k, m);
       for (const [l, v] of vecs) writeLayerShard(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences));
-      shardsWritten += vecs.size + attnOut.size + rawOut.size;
+      if (pieceVecs.size > 0) {
+        const flatSpans = Int32Array.from(spans.slice(s0, s0 + sh.sentences).flat(2));
+        for (const [l, v] of pieceVecs) writePieceShard(dir, index, l, k, v, shardPieces, flatSpans);
+      }
+      shardsWritten += vecs.size + pieceVecs.size + attnOut.size + rawOut.size;
       computed += sh.sentences;
     }
   } finally {
@@ -269,6 +288,6 @@ function openPart(dir: string): ActivationStore {
 
 function clearStore(dir: string): void {
   for (const e of readdirSync(dir)) {
-    if (e === INDEX_FILE || /^(layer|attn|rawattn)\.\d+$/.test(e)) rmSync(join(dir, e), { recursive: true, force: true });
+    if (e === INDEX_FILE || /^(layer|attn|rawattn|pieces)\.\d+$/.test(e)) rmSync(join(dir, e), { recursive: true, force: true });
   }
 }

@@ -1,13 +1,14 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ArrayTensor } from '../model/types.js';
-import { readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsHeader } from '../model/safetensors.js';
+import { DTYPE_BYTES, LITTLE_ENDIAN, readInto, readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader } from '../model/safetensors.js';
 import { isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { cacheDir } from '../util/paths.js';
-import type { Pooling } from './align.js';
+import { poolWords, type Pooling } from './align.js';
+import type { ActivationSource, PieceBatch } from './request.js';
 
 /**
  * The activation store: word-level model outputs of one corpus on disk, so every probe on the
@@ -21,6 +22,9 @@ import type { Pooling } from './align.js';
  *                                       that fit the model (I = index within this store);
  *                                       word-level attention, [CLS] = 0, [SEP] = W+1
  *   rawattn.N/shard-00000.safetensors   the same at piece level [heads, P, P] (ActivationRequest.rawAttention)
+ *   pieces.N/shard-00000.safetensors    hidden state N at piece level (ActivationRequest.level 'piece'):
+ *                                       `vectors` [pieces incl. [CLS]/[SEP], hidden], `piece_counts`
+ *                                       I32 [sentences], `word_spans` I32 [words, 2] (from [CLS] = 0)
  * A shard holds `shardSize` consecutive sentences. Every file is written to a temporary name
  * and renamed (util/atomic.ts), so a shard file that exists is complete; resuming recomputes
  * exactly the shards whose files are missing. Python: `safetensors.numpy.load_file(path)`.
@@ -54,6 +58,8 @@ export interface StoreIndex {
   layers: number[];
   attentionLayers: number[];
   rawAttentionLayers: number[];
+  /** Hidden-state indices stored at piece level (`pieces.N/`; request level 'piece'). */
+  pieceLayers?: number[];
   shardSize: number;
   /** Corpus index of this store's first sentence, and how many it holds. */
   firstSentence: number;
@@ -94,6 +100,8 @@ export function defaultStoreDir(identity: StoreIdentity): string {
 
 export const shardFile = (k: number): string => `shard-${String(k).padStart(5, '0')}.safetensors`;
 export const rawAttnName = (layer: number): string => `rawattn.${layer}`;
+/** Folder of piece-level hidden state N (every piece incl. [CLS]/[SEP]). */
+export const piecesName = (layer: number): string => `pieces.${layer}`;
 
 /** The contiguous block of corpus sentences that `--shard K/N` takes: [floor((K-1)S/N), floor(KS/N)). */
 export function shardRange(total: number, shard: { index: number; count: number }): [number, number] {
@@ -112,7 +120,89 @@ export function readIndex(dir: string): StoreIndex | null {
   if (raw.format !== STORE_FORMAT || raw.version !== STORE_VERSION) {
     throw new InputError('not a bert-probe activation store (or another version)', { file: p, expected: `format ${STORE_FORMAT} version ${STORE_VERSION}`, found: `format ${String(raw.format)} version ${String(raw.version)}`, fix: 'point at a folder written by `bert-probe extract`, or extract again with --force' });
   }
-  return raw;
+  return completeIndex(raw as unknown as Record<string, unknown>, p);
+}
+
+/**
+ * A store index as docs/store-format.md allows it to be written elsewhere: only `format`,
+ * `version`, `hiddenSize`, `layers`, `wordCounts` and `shardSize` are required; the rest
+ * (shard list, sentence map, identity, ...) is derived here the way `bert-probe extract` writes
+ * it. Each field present is type-checked, so a hand-written index fails with its field named.
+ */
+export function completeIndex(raw: Record<string, unknown>, file: string): StoreIndex {
+  const bad = (field: string, expected: string): never => {
+    throw new InputError(`activation store index: bad '${field}'`, { file, expected, found: JSON.stringify(raw[field])?.slice(0, 120) ?? 'nothing', fix: 'see docs/store-format.md for the fields of index.json' });
+  };
+  const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
+  const ints = (field: string, min = 0, required = true): number[] => {
+    const v = raw[field];
+    if (v === undefined && !required) return [];
+    if (!Array.isArray(v) || !v.every((x) => isInt(x, min))) bad(field, `an array of integers >= ${min}`);
+    return v as number[];
+  };
+  if (!isInt(raw.hiddenSize, 1)) bad('hiddenSize', 'a positive integer (the vector width)');
+  const layers = ints('layers');
+  const wordCounts = ints('wordCounts');
+  const numSentences = wordCounts.length;
+  if (raw.numSentences !== undefined && raw.numSentences !== numSentences) bad('numSentences', `${numSentences} (the length of wordCounts)`);
+  const pieceLayers = ints('pieceLayers', 0, false);
+  const pieceCounts = ints('pieceCounts', 1, false);
+  if (pieceLayers.length > 0 && pieceCounts.length !== numSentences) bad('pieceCounts', `${numSentences} piece counts (one per sentence; required with pieceLayers)`);
+  let shards = raw.shards as StoreIndex['shards'] | undefined;
+  let sentenceMap = raw.sentenceMap as StoreIndex['sentenceMap'] | undefined;
+  const shardSize = raw.shardSize;
+  if (!isInt(shardSize, 1)) bad('shardSize', 'a positive integer (sentences per shard file)');
+  if (!shards || !sentenceMap) {
+    // Shard k holds sentences [k·shardSize, (k+1)·shardSize), as the extraction pipeline writes them.
+    shards = [];
+    sentenceMap = [];
+    for (let k = 0, s0 = 0; s0 < numSentences; k++, s0 += shardSize as number) {
+      const m = Math.min(shardSize as number, numSentences - s0);
+      let words = 0;
+      for (let i = s0; i < s0 + m; i++) {
+        sentenceMap.push([k, words]);
+        words += wordCounts[i]!;
+      }
+      shards.push({ file: shardFile(k), firstSentence: s0, sentences: m, words });
+    }
+  }
+  const model = typeof raw.model === 'string' ? raw.model : 'external';
+  const pooling = raw.pooling ?? 'mean';
+  if (!['mean', 'first', 'last'].includes(pooling as string)) bad('pooling', "'mean', 'first' or 'last'");
+  const identity = (raw.identity as StoreIdentity | undefined) ?? {
+    model: { id: model, weightsSha256: '', randomInit: false },
+    corpus: { id: 'external', sha256: '', sentences: numSentences },
+    tokenizer: '',
+    pooling: pooling as Pooling,
+    dtype: 'float32',
+    maxPositions: 0,
+    window: { content: 0, stride: 0 },
+    shard: { index: 1, count: 1 },
+  };
+  return {
+    format: STORE_FORMAT,
+    version: STORE_VERSION,
+    identity,
+    hiddenSize: raw.hiddenSize as number,
+    numHeads: isInt(raw.numHeads) ? raw.numHeads : 0,
+    numLayers: isInt(raw.numLayers) ? raw.numLayers : Math.max(0, ...layers),
+    layers,
+    attentionLayers: ints('attentionLayers', 1, false),
+    rawAttentionLayers: ints('rawAttentionLayers', 1, false),
+    pieceLayers,
+    shardSize: shardSize as number,
+    firstSentence: isInt(raw.firstSentence) ? raw.firstSentence : 0,
+    numSentences,
+    sentenceIds: Array.isArray(raw.sentenceIds) ? (raw.sentenceIds as string[]) : wordCounts.map((_, i) => String(i)),
+    wordCounts,
+    pieceCounts,
+    sentenceMap,
+    shards,
+    windowed: ints('windowed', 0, false),
+    emptyWords: isInt(raw.emptyWords) ? raw.emptyWords : 0,
+    createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
+    updatedAt: typeof raw.updatedAt === 'string' ? raw.updatedAt : '',
+  };
 }
 
 /** Names the first identity field that differs, for the refusal message. */
@@ -174,6 +264,19 @@ export function writeLayerShard(dir: string, index: StoreIndex, layer: number, k
   }, { ...meta, name: layerName(layer) });
 }
 
+/**
+ * Piece-level hidden states of shard k (request level 'piece'): `vectors` [Σ pieces, hidden]
+ * (every piece incl. [CLS]/[SEP], sentences in order), `piece_counts` I32 [sentences] and
+ * `word_spans` I32 [Σ words, 2], each word's [start, end) relative to its sentence's [CLS].
+ */
+export function writePieceShard(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, pieceCounts: number[], wordSpans: Int32Array): void {
+  writeSafetensors(join(dir, piecesName(layer), shardFile(k)), {
+    vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
+    piece_counts: { dtype: 'I32', shape: [pieceCounts.length], data: Int32Array.from(pieceCounts) },
+    word_spans: { dtype: 'I32', shape: [wordSpans.length / 2, 2], data: wordSpans },
+  }, { ...shardMeta(index, k), name: piecesName(layer) });
+}
+
 export function writeAttentionShard(dir: string, index: StoreIndex, name: string, k: number, perSentence: Map<number, { data: Float32Array; shape: number[] }>): void {
   const tensors = new Map<string, { dtype: 'F32' | 'F16'; shape: number[]; data: Float32Array }>();
   for (const [s, t] of [...perSentence.entries()].sort((a, b) => a[0] - b[0])) {
@@ -196,7 +299,7 @@ function shardMeta(index: StoreIndex, k: number): Record<string, string> {
   };
 }
 
-/** Raised when a probe asks for attention a store does not have (windowed sentence, missing layer). */
+/** Raised when a probe asks for activations a source does not have (missing layer, windowed sentence's attention). */
 export class MissingActivation extends RuntimeFailure {}
 
 interface Part {
@@ -204,29 +307,58 @@ interface Part {
   index: StoreIndex;
   /** Offset of this part's first sentence in the combined store. */
   base: number;
+  /** Per local sentence: offset of its first piece within its shard (piece-level shards). */
+  pieceOffsets: Int32Array;
+  windowed: Set<number>;
+}
+
+/** Where one sentence's rows lie: which file, from which row, how many rows. */
+interface RowRange {
+  file: string;
+  from: number;
+  count: number;
 }
 
 /**
  * One or more store folders read as one corpus-ordered store (several `--shard K/N` runs of one
- * extraction). Only what `readLayer`/`readAttention` asks for is read from disk.
+ * extraction). Reads are positional (issue 9 item 4): `readWords`/`readPieces` read only the
+ * byte ranges of the sentences asked for, coalescing neighbours in one shard file into one read,
+ * so memory is the batch, never a split or a layer.
  */
-export class ActivationStore {
+export class ActivationStore implements ActivationSource {
   readonly numSentences: number;
   readonly hiddenSize: number;
   readonly numHeads: number;
-  /** Hidden-state indices whose shards are all present in every part. */
+  /** Hidden states readable at word level: stored as words, or as pieces pooled on read. */
   readonly layers: number[];
+  /** Hidden states stored at word level (`layer.N/`). */
+  readonly wordLayers: number[];
+  /** Hidden states stored at piece level (`pieces.N/`). */
+  readonly pieceLayers: number[];
   readonly attentionLayers: number[];
   readonly rawAttentionLayers: number[];
   readonly wordCounts: number[];
+  readonly pieceCounts: number[];
   readonly sentenceIds: string[];
   readonly identity: StoreIdentity;
   readonly dirs: string[];
+  /** What was read so far (the memory test checks that reads stay batch-sized). */
+  readonly stats = { reads: 0, bytesRead: 0, largestRead: 0 };
   private readonly parts: Part[];
   private headerCache = new Map<string, SafetensorsHeader>();
+  private readonly files = new FileHandles();
 
-  constructor(parts: Part[]) {
-    this.parts = parts;
+  constructor(parts: { dir: string; index: StoreIndex; base: number }[]) {
+    this.parts = parts.map((p) => {
+      const pieceOffsets = new Int32Array(p.index.numSentences);
+      const counts = p.index.pieceCounts ?? [];
+      for (let s = 0; s < p.index.numSentences; s++) {
+        const [k] = p.index.sentenceMap[s]!;
+        const first = s === 0 || p.index.sentenceMap[s - 1]![0] !== k;
+        pieceOffsets[s] = first ? 0 : pieceOffsets[s - 1]! + (counts[s - 1] ?? 0);
+      }
+      return { ...p, pieceOffsets, windowed: new Set(p.index.windowed) };
+    });
     const first = parts[0]!.index;
     this.identity = { ...first.identity, shard: { index: 1, count: 1 } };
     this.hiddenSize = first.hiddenSize;
@@ -234,12 +366,33 @@ export class ActivationStore {
     this.dirs = parts.map((p) => p.dir);
     this.numSentences = parts.reduce((a, p) => a + p.index.numSentences, 0);
     this.wordCounts = parts.flatMap((p) => p.index.wordCounts);
+    this.pieceCounts = parts.flatMap((p) => p.index.pieceCounts ?? []);
     this.sentenceIds = parts.flatMap((p) => p.index.sentenceIds);
     const complete = (name: string, listed: (i: StoreIndex) => number[], l: number): boolean =>
       parts.every((p) => listed(p.index).includes(l) && p.index.shards.every((_, k) => existsSync(join(p.dir, name, shardFile(k)))));
-    this.layers = first.layers.filter((l) => complete(layerName(l), (i) => i.layers, l));
+    this.wordLayers = first.layers.filter((l) => complete(layerName(l), (i) => i.layers, l));
+    this.pieceLayers = (first.pieceLayers ?? []).filter((l) => complete(piecesName(l), (i) => i.pieceLayers ?? [], l));
+    this.layers = [...new Set([...this.wordLayers, ...this.pieceLayers])].sort((a, b) => a - b);
     this.attentionLayers = first.attentionLayers.filter((l) => complete(attnName(l), (i) => i.attentionLayers, l));
     this.rawAttentionLayers = (first.rawAttentionLayers ?? []).filter((l) => complete(rawAttnName(l), (i) => i.rawAttentionLayers ?? [], l));
+  }
+
+  get hasPieces(): boolean {
+    return this.pieceLayers.length > 0;
+  }
+
+  get description(): Record<string, unknown> {
+    return {
+      kind: 'bert-probe store',
+      dirs: this.dirs,
+      model: this.identity.model,
+      corpus: this.identity.corpus,
+      pooling: this.identity.pooling,
+      dtype: this.identity.dtype,
+      wordLayers: this.wordLayers.map(layerName),
+      pieceLayers: this.pieceLayers.map(layerName),
+      attentionLayers: this.attentionLayers.map((l) => attnName(l)),
+    };
   }
 
   get windowedSentences(): number[] {
@@ -249,27 +402,63 @@ export class ActivationStore {
   /** False for sentences longer than the model's positions (their attention was skipped). */
   hasAttention(sentence: number): boolean {
     const { part, local } = this.locate(sentence);
-    return !part.index.windowed.includes(local);
+    return !part.windowed.has(local);
   }
 
-  /** Word-level vectors of one hidden state for every sentence, in corpus order. */
-  async readLayer(layer: number): Promise<{ vectors: Float32Array; sentenceOffsets: Int32Array }> {
-    if (!this.layers.includes(layer)) {
-      throw new MissingActivation(`the activation store has no complete ${layerName(layer)} (it has ${this.layers.map(layerName).join(', ') || 'no layers'}); run \`bert-probe extract\` with --layers including ${layer}`);
+  /** Word-level vectors [Σ words, hidden] of these sentences, in the order given (positional reads). */
+  async readWords(layer: number, sentences: readonly number[]): Promise<Float32Array> {
+    const H = this.hiddenSize;
+    let words = 0;
+    for (const s of sentences) words += this.wordCounts[this.locate(s).global]!;
+    const out = new Float32Array(words * H);
+    if (this.wordLayers.includes(layer)) {
+      this.readRows(sentences, 'vectors', H, out, (part, local, k) => ({ file: join(part.dir, layerName(layer), shardFile(k)), from: part.index.sentenceMap[local]![1], count: part.index.wordCounts[local]! }));
+      return out;
+    }
+    if (this.pieceLayers.includes(layer)) {
+      // Pieces pooled on read with the store's pooling: the same poolWords the word-level path uses.
+      const { vectors, pieceCounts, wordSpans } = await this.readPieces(layer, sentences);
+      let p = 0;
+      let w = 0;
+      for (let i = 0; i < sentences.length; i++) {
+        poolWords(vectors.subarray(p * H, (p + pieceCounts[i]!) * H), H, wordSpans[i]!, this.identity.pooling, out, w * H);
+        p += pieceCounts[i]!;
+        w += wordSpans[i]!.length;
+      }
+      return out;
+    }
+    throw new MissingActivation(`the activation store has no complete ${layerName(layer)} (it has ${this.layers.map(layerName).join(', ') || 'no layers'}); run \`bert-probe extract\` with --layers including ${layer}`);
+  }
+
+  /** Piece-level vectors (every piece incl. [CLS]/[SEP]) and each word's piece span, per sentence. */
+  async readPieces(layer: number, sentences: readonly number[]): Promise<PieceBatch> {
+    if (!this.pieceLayers.includes(layer)) {
+      throw new MissingActivation(`the activation store has no piece-level ${layerName(layer)} (piece level: ${this.pieceLayers.map(layerName).join(', ') || 'none'}); extract with level 'piece' for this layer`);
     }
     const H = this.hiddenSize;
+    const pieceCounts = sentences.map((s) => this.pieceCounts[this.locate(s).global]!);
+    const words = sentences.reduce((a, s) => a + this.wordCounts[this.locate(s).global]!, 0);
+    const vectors = new Float32Array(pieceCounts.reduce((a, b) => a + b, 0) * H);
+    const name = piecesName(layer);
+    this.readRows(sentences, 'vectors', H, vectors, (part, local, k) => ({ file: join(part.dir, name, shardFile(k)), from: part.pieceOffsets[local]!, count: part.index.pieceCounts[local]! }));
+    const flat = new Int32Array(words * 2);
+    this.readRows(sentences, 'word_spans', 2, flat, (part, local, k) => ({ file: join(part.dir, name, shardFile(k)), from: part.index.sentenceMap[local]![1], count: part.index.wordCounts[local]! }));
+    const wordSpans: [number, number][][] = [];
+    let at = 0;
+    for (const s of sentences) {
+      const W = this.wordCounts[this.locate(s).global]!;
+      const sp: [number, number][] = [];
+      for (let w = 0; w < W; w++, at += 2) sp.push([flat[at]!, flat[at + 1]!]);
+      wordSpans.push(sp);
+    }
+    return { vectors, pieceCounts, wordSpans };
+  }
+
+  /** Word-level vectors of one hidden state for every sentence, in corpus order (whole split: prefer readWords). */
+  async readLayer(layer: number): Promise<{ vectors: Float32Array; sentenceOffsets: Int32Array }> {
     const sentenceOffsets = new Int32Array(this.numSentences + 1);
     for (let s = 0; s < this.numSentences; s++) sentenceOffsets[s + 1] = sentenceOffsets[s]! + this.wordCounts[s]!;
-    const vectors = new Float32Array(sentenceOffsets[this.numSentences]! * H);
-    let at = 0;
-    for (const part of this.parts) {
-      for (let k = 0; k < part.index.shards.length; k++) {
-        const path = join(part.dir, layerName(layer), shardFile(k));
-        const data = this.readTensor(path, 'vectors', [part.index.shards[k]!.words, H]);
-        vectors.set(data, at);
-        at += data.length;
-      }
-    }
+    const vectors = await this.readWords(layer, [...Array(this.numSentences).keys()]);
     return { vectors, sentenceOffsets };
   }
 
@@ -284,52 +473,150 @@ export class ActivationStore {
     return this.readAttn(rawAttnName(layer), this.rawAttentionLayers, layer, sentence, part.index.pieceCounts[local]!);
   }
 
+  async close(): Promise<void> {
+    this.files.closeAll();
+    this.headerCache.clear();
+  }
+
+  /**
+   * Check every shard header against the index (shapes of `vectors`, `word_spans`): a store
+   * written elsewhere (docs/store-format.md) fails here with the file named, not mid-run.
+   */
+  checkShapes(): void {
+    const H = this.hiddenSize;
+    for (const part of this.parts) {
+      const shards = part.index.shards;
+      for (let k = 0; k < shards.length; k++) {
+        const sh = shards[k]!;
+        const pieces = part.index.pieceCounts.slice(sh.firstSentence, sh.firstSentence + sh.sentences).reduce((a, b) => a + b, 0);
+        for (const l of this.wordLayers) this.tensorInfo(join(part.dir, layerName(l), shardFile(k)), 'vectors', [sh.words, H]);
+        for (const l of this.pieceLayers) {
+          this.tensorInfo(join(part.dir, piecesName(l), shardFile(k)), 'vectors', [pieces, H]);
+          this.tensorInfo(join(part.dir, piecesName(l), shardFile(k)), 'word_spans', [sh.words, 2]);
+        }
+      }
+    }
+  }
+
+  /**
+   * Rows of tensor `tensor` ([rows, width]) for each sentence, in the order given, into `out`.
+   * Runs of sentences adjacent in one file are read with one positional read.
+   */
+  private readRows(sentences: readonly number[], tensor: string, width: number, out: Float32Array | Int32Array, range: (part: Part, local: number, shard: number) => RowRange): void {
+    let run: RowRange | null = null;
+    let outRow = 0;
+    let runOut = 0;
+    const flush = (): void => {
+      if (!run || run.count === 0) return;
+      const info = this.tensorInfo(run.file, tensor);
+      const rows = info.shape[0]!;
+      if (info.shape.length !== 2 || info.shape[1] !== width || run.from + run.count > rows) {
+        throw new InputError(`activation shard tensor '${tensor}' has the wrong shape`, { file: run.file, expected: `[≥ ${run.from + run.count}, ${width}]`, found: `[${info.shape.join(', ')}]`, fix: 'the store is damaged or was written for another corpus: extract again (or fix the writer, docs/store-format.md)' });
+      }
+      const bytes = DTYPE_BYTES[info.dtype];
+      const position = info.dataStart + run.from * width * bytes;
+      const length = run.count * width * bytes;
+      const direct = out instanceof Int32Array ? info.dtype === 'I32' : info.dtype === 'F32';
+      if (out instanceof Int32Array && !direct) throw new InputError(`activation shard tensor '${tensor}' must be I32`, { file: run.file, expected: 'I32', found: info.dtype, fix: 'write word spans as int32' });
+      if (direct && LITTLE_ENDIAN) {
+        this.files.readAt(run.file, position, new Uint8Array(out.buffer, out.byteOffset + runOut * width * 4, length));
+      } else {
+        const buf = Buffer.alloc(length);
+        this.files.readAt(run.file, position, buf);
+        if (out instanceof Int32Array) {
+          const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+          for (let i = 0; i < run.count * width; i++) out[runOut * width + i] = dv.getInt32(i * 4, true);
+        } else {
+          out.set(toFloat32(buf, info.dtype), runOut * width);
+        }
+      }
+      this.stats.reads++;
+      this.stats.bytesRead += length;
+      this.stats.largestRead = Math.max(this.stats.largestRead, length);
+    };
+    for (const s of sentences) {
+      const { part, local } = this.locate(s);
+      const r = range(part, local, part.index.sentenceMap[local]![0]);
+      if (run && run.file === r.file && run.from + run.count === r.from) {
+        run.count += r.count;
+      } else {
+        flush();
+        run = { ...r };
+        runOut = outRow;
+      }
+      outRow += r.count;
+    }
+    flush();
+  }
+
   private readAttn(name: string, have: number[], layer: number, sentence: number, n: number): ArrayTensor {
     if (!have.includes(layer)) throw new MissingActivation(`the activation store has no ${name}; run \`bert-probe extract --attention\` with this layer`);
     const { part, local } = this.locate(sentence);
-    if (part.index.windowed.includes(local)) {
+    if (part.windowed.has(local)) {
       throw new MissingActivation(`sentence ${sentence} (${this.sentenceIds[sentence]}) is longer than the model's ${part.index.identity.maxPositions} positions: its attention was skipped (check hasAttention first)`);
     }
     const [k] = part.index.sentenceMap[local]!;
     const shape = [this.numHeads, n, n];
-    return { data: this.readTensor(join(part.dir, name, shardFile(k)), `sentence.${local}`, shape), shape };
+    const file = join(part.dir, name, shardFile(k));
+    const info = this.tensorInfo(file, `sentence.${local}`, shape);
+    const buf = Buffer.alloc(info.end - info.dataStart);
+    this.files.readAt(file, info.dataStart, buf);
+    return { data: toFloat32(buf, info.dtype), shape };
   }
 
-  private locate(sentence: number): { part: Part; local: number } {
+  private locate(sentence: number): { part: Part; local: number; global: number } {
     if (!Number.isInteger(sentence) || sentence < 0 || sentence >= this.numSentences) throw new RangeError(`sentence ${sentence} is outside 0..${this.numSentences - 1}`);
     let part = this.parts[0]!;
     for (const p of this.parts) if (p.base <= sentence) part = p;
-    return { part, local: sentence - part.base };
+    return { part, local: sentence - part.base, global: sentence };
   }
 
-  private readTensor(path: string, name: string, shape: number[]): Float32Array {
+  /** A tensor's dtype, shape and absolute byte range in its file (headers cached); checks the shape when given. */
+  private tensorInfo(path: string, name: string, shape?: number[]): { dtype: SafetensorsDtype; shape: number[]; dataStart: number; end: number } {
     let header = this.headerCache.get(path);
     if (!header) {
       if (!existsSync(path)) throw new MissingActivation(`activation shard ${path} is missing; run the same \`bert-probe extract\` again to resume`);
       header = readSafetensorsHeader(path);
-      if (this.headerCache.size > 64) this.headerCache.clear();
+      if (this.headerCache.size >= 4096) this.headerCache.clear();
       this.headerCache.set(path, header);
     }
     const info = header.tensors.get(name);
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (!info || info.shape.reduce((a, b) => a * b, 1) !== n) {
-      throw new InputError(`activation shard does not hold '${name}' of shape [${shape.join(', ')}]`, { file: path, expected: `${name} [${shape.join(', ')}]`, found: info ? `[${info.shape.join(', ')}]` : 'no such tensor', fix: 'the store is damaged: delete the folder (or --force) and extract again' });
+    if (!info || (shape && info.shape.join(',') !== shape.join(','))) {
+      throw new InputError(`activation shard does not hold '${name}'${shape ? ` of shape [${shape.join(', ')}]` : ''}`, { file: path, expected: shape ? `${name} [${shape.join(', ')}]` : name, found: info ? `[${info.shape.join(', ')}]` : 'no such tensor', fix: 'the store is damaged or was written for another corpus: delete the folder (or --force) and extract again' });
     }
-    const [b, e] = info.dataOffsets;
-    const buf = Buffer.alloc(e - b);
-    const fd = openSync(path, 'r');
-    try {
-      let got = 0;
-      while (got < buf.length) {
-        const r = readSync(fd, buf, got, buf.length - got, header.dataStart + b + got);
-        if (r === 0) break;
-        got += r;
+    return { dtype: info.dtype, shape: [...info.shape], dataStart: header.dataStart + info.dataOffsets[0], end: header.dataStart + info.dataOffsets[1] };
+  }
+}
+
+/**
+ * Open shard files, least recently used first out (a shuffled epoch touches every shard of every
+ * layer again and again; opening a file per read cost more than the read).
+ */
+class FileHandles {
+  private readonly open = new Map<string, number>();
+  constructor(private readonly max = 64) {}
+
+  /** Fill `target` from `path` at byte `position` (a positional read; throws if the file is short). */
+  readAt(path: string, position: number, target: Uint8Array): void {
+    let fd = this.open.get(path);
+    if (fd === undefined) {
+      if (this.open.size >= this.max) {
+        const [oldest, ofd] = this.open.entries().next().value as [string, number];
+        this.open.delete(oldest);
+        closeSync(ofd);
       }
-      if (got !== buf.length) throw new InputError('activation shard is truncated', { file: path, expected: `${buf.length} bytes of '${name}'`, found: `${got}`, fix: 'delete the file and run extract again' });
-    } finally {
-      closeSync(fd);
+      fd = openSync(path, 'r');
+    } else {
+      this.open.delete(path);
     }
-    return toFloat32(buf, info.dtype);
+    this.open.set(path, fd);
+    const got = readInto(fd, target, position);
+    if (got !== target.length) throw new InputError('activation shard is truncated', { file: path, expected: `${target.length} bytes at offset ${position}`, found: `${got}`, fix: 'delete the file and run extract again' });
+  }
+
+  closeAll(): void {
+    for (const fd of this.open.values()) closeSync(fd);
+    this.open.clear();
   }
 }
 
@@ -340,7 +627,7 @@ export class ActivationStore {
  */
 export function openStore(dirs: string[]): ActivationStore {
   if (dirs.length === 0) throw new InputError('no activation store given', { expected: 'one or more store folders', found: 'none', fix: 'pass the folder(s) `bert-probe extract` printed' });
-  const parts: Part[] = [];
+  const parts: { dir: string; index: StoreIndex; base: number }[] = [];
   for (const d of dirs) {
     const dir = resolve(d);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError('activation store folder not found', { file: dir, expected: 'a folder written by `bert-probe extract`', found: 'nothing there', fix: 'check the path, or run `bert-probe extract` first' });

@@ -25,18 +25,27 @@ export interface SafetensorsHeader {
   fileSize: number;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-const BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
-function readExactly(fd: number, length: number, position: number): Buffer {
-  const buf = Buffer.alloc(length);
+const BYTES = DTYPE_BYTES;
+
+/** Positional read filling `target` from byte `position`; returns the bytes read (fewer at end of file). */
+export function readInto(fd: number, target: Uint8Array, position: number): number {
   let got = 0;
-  while (got < length) {
-    const n = readSync(fd, buf, got, length - got, position + got);
+  while (got < target.length) {
+    const n = readSync(fd, target, got, target.length - got, position + got);
     if (n === 0) break;
     got += n;
   }
+  return got;
+}
+
+function readExactly(fd: number, length: number, position: number): Buffer {
+  const buf = Buffer.alloc(length);
+  const got = readInto(fd, buf, position);
   return got === length ? buf : buf.subarray(0, got);
 }
 
