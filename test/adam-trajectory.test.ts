@@ -57,3 +57,19 @@ test('tfjs Adam follows torch.optim.Adam for 12 steps (lr cut after step 6)', as
     x.dispose();
   }
 });
+
+test('Adam state is freed by dispose (no tensors left), and a gradient of the wrong size is refused', async () => {
+  const { tf } = await selectTfjsBackend();
+  const before = tf.memory().numTensors;
+  const init = tf.tensor1d([1, 2, 3]);
+  const x = tf.variable(init); // a copy
+  init.dispose();
+  const adam = new Adam(tf, [x]);
+  const g = tf.tensor1d([0.1, -0.2, 0.3]);
+  adam.step([g]);
+  g.dispose();
+  adam.dispose();
+  x.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(() => new Float32Adam([new Float32Array(3)]).step([new Float32Array(2)]), /Adam: gradient 0 has 2 values for 3 parameters/);
+});

@@ -46,3 +46,25 @@ test('summary: a metric with no value anywhere has no best layer; only the probe
   const s = summarize(rows, 'm', 'ptb', ['distance']) as { best: Record<string, Record<string, unknown>> };
   assert.deepEqual(s.best.m, { uuas: null, dspr: { layer: 'layer.0', value: 0.4 } });
 });
+
+test('summary: ties go to the first layer in row order; baselines and layer.0 found wherever their rows are', () => {
+  const rows = [
+    row('other', 'layer.0', 'distance', { uuas: 0.11, dspr: 0.12 }),
+    row('other', 'layer.0', 'depth', { root_acc: 0.13, nspr: 0.14 }),
+    row('m', 'layer.1', 'distance', { uuas: 0.6, dspr: 0.2 }),
+    row('m', 'layer.1', 'depth', { root_acc: 0.5, nspr: 0.3 }),
+    row('m', 'layer.0', 'distance', { uuas: 0.3, dspr: 0.4 }),
+    row('m', 'layer.0', 'depth', { root_acc: 0.2, nspr: 0.25 }),
+    row('m', 'layer.2', 'distance', { uuas: 0.6, dspr: 0.1 }),
+    row('m', 'layer.2', 'depth', { root_acc: 0.5, nspr: 0.1 }),
+    row('baseline', 'linear', 'distance', { uuas: 0.45, dspr: 0.55 }),
+    row('baseline', 'linear', 'depth', { root_acc: 0.1, nspr: 0.2 }),
+  ];
+  const s = summarize(rows, 'm', 'ptb', ['distance', 'depth']) as { command: string; model: string; data: string; probes: string[]; best: Record<string, Record<string, unknown>>; baselines: Record<string, Record<string, number | null>> };
+  assert.deepEqual([s.command, s.model, s.data, s.probes], ['structural', 'm', 'ptb', ['distance', 'depth']]);
+  assert.deepEqual(s.best.m!.uuas, { layer: 'layer.1', value: 0.6 }, 'tie: the first');
+  assert.deepEqual(s.best.m!.root_acc, { layer: 'layer.1', value: 0.5 });
+  assert.deepEqual(s.best.m!.dspr, { layer: 'layer.0', value: 0.4 });
+  assert.deepEqual(s.baselines.linear, { uuas: 0.45, dspr: 0.55, root_acc: 0.1, nspr: 0.2 });
+  assert.deepEqual(s.baselines['layer.0'], { uuas: 0.3, dspr: 0.4, root_acc: 0.2, nspr: 0.25 });
+});
