@@ -86,16 +86,7 @@ function source(sentences: Sentence[], hidden: number, fill: (i: number) => numb
     wordCounts: sentences.map((s) => s.words.length),
     hasPieces: false,
     description: { kind: 'test' },
-    readWords: async (_layer, ids) => {
-      const parts = ids.map((i) => vectors[i]!);
-      const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
-    },
+    readWords: async (_layer, ids) => Float32Array.from(ids.flatMap((i) => [...vectors[i]!])),
     readPieces: () => Promise.reject(new Error('no pieces')),
     readAttention: () => Promise.reject(new Error('no attention')),
     readRawAttention: () => Promise.reject(new Error('no attention')),
