@@ -5,7 +5,12 @@
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchStructural } from './structural.js';
+import { benchStructuralConcurrency } from './structural-concurrency.js';
+import { benchStructuralMemory } from './structural-memory.js';
 import { benchCorpus } from './corpus.js';
+import { benchAblate } from './ablate.js';
+import { benchTrainer } from './trainer.js';
+import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 
@@ -13,7 +18,12 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
   ['structural', benchStructural],
+  ['structural-concurrency', benchStructuralConcurrency],
+  ['structural-memory', benchStructuralMemory],
   ['corpus', benchCorpus],
+  ['ablate', benchAblate],
+  ['trainer', benchTrainer],
+  ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
 ];

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSplits } from '../src/corpus/load.js';
 import type { Sentence } from '../src/corpus/types.js';
-import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { fitStructuralProbe, structuralProbeBackend, structuralProbeBackendLabel, type ProbeExample, type StructuralBackend } from '../src/probes/structural.js';
+import { memorySource } from '../src/extract/memory-source.js';
+import type { SplitData } from '../src/probes/contract.js';
+import { disposeCompiledStructural, fitStructural } from '../src/probes/structural-train.js';
 import { mulberry32 } from '../src/util/random.js';
-import { treeDistances, treeProblem } from '../src/probes/trees.js';
+import { treeProblem } from '../src/probes/trees.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
 
 /**
@@ -16,18 +17,21 @@ import { writeJsonAtomic } from '../src/util/atomic.js';
  * with the real regimen (batches of 20, Adam, early stopping on dev, ≤ 40 epochs). Reports
  * seconds per epoch and per layer (one full fit), and what 13 layers would take.
  *
+ * The probe is the structural family's own (src/probes/structural-train.ts fitStructural: graphs
+ * from blocks.ts, trainProbe, batches streamed from an in-memory activation source).
+ *
  *   npm run bench structural
  *   BENCH_STRUCTURAL_LIMIT=500 (sentences per split)  BENCH_STRUCTURAL_MAX_EPOCHS=3  for a quick look
- *   BENCH_STRUCTURAL_BACKEND=onnx|tfjs|both (default: what the CLI would pick; both: tfjs then onnx)
  */
 const HIDDEN = 768;
 const LIMIT = process.env.BENCH_STRUCTURAL_LIMIT ? Number(process.env.BENCH_STRUCTURAL_LIMIT) : undefined;
 const MAX_EPOCHS = Number(process.env.BENCH_STRUCTURAL_MAX_EPOCHS ?? 40);
-const BACKEND = process.env.BENCH_STRUCTURAL_BACKEND;
 
-function examples(sentences: Sentence[], rand: () => number): ProbeExample[] {
-  const out: ProbeExample[] = [];
-  for (const s of sentences) {
+/** The split's tree sentences (up to LIMIT) with seeded random-normal vectors at layer 0. */
+function split(name: SplitData['name'], all: Sentence[], rand: () => number): SplitData {
+  const sentences: Sentence[] = [];
+  const vecs: Float32Array[] = [];
+  for (const s of all) {
     if (!s.heads || treeProblem(s.heads)) continue;
     const n = s.words.length;
     const vectors = new Float32Array(n * HIDDEN);
@@ -38,66 +42,61 @@ function examples(sentences: Sentence[], rand: () => number): ProbeExample[] {
       vectors[i] = r * Math.cos(t);
       if (i + 1 < vectors.length) vectors[i + 1] = r * Math.sin(t);
     }
-    out.push({ n, vectors, distances: treeDistances(s.heads) });
-    if (LIMIT !== undefined && out.length >= LIMIT) break;
+    sentences.push(s);
+    vecs.push(vectors);
+    if (LIMIT !== undefined && sentences.length >= LIMIT) break;
   }
-  return out;
+  return { name, sentences, activations: memorySource(new Map([[0, vecs]]), HIDDEN) };
 }
 
 export async function benchStructural(): Promise<void> {
-  const runtime = await selectTfjsBackend();
   const splits = await loadSplits('ptb', { offline: true });
   const rand = mulberry32(42);
-  const train = examples(splits.train.sentences, rand);
-  const dev = examples(splits.dev.sentences, rand);
-  const words = train.reduce((a, e) => a + e.n, 0);
-  const backends: StructuralBackend[] = BACKEND === 'both' ? ['tfjs', 'onnx'] : BACKEND === 'onnx' || BACKEND === 'tfjs' ? [BACKEND] : [structuralProbeBackend(runtime.tf)];
-  const perEpochBy: Partial<Record<StructuralBackend, number>> = {};
-  for (const backend of backends) {
-    const probeBackend = structuralProbeBackendLabel(backend, runtime.label);
-    console.log(`\nstructural: distance probe, ${HIDDEN}-d vectors, rank ${HIDDEN}, PTB sample ${train.length} train / ${dev.length} dev sentences (${words} train words), probe backend ${probeBackend} (tfjs ${runtime.label}), ≤ ${MAX_EPOCHS} epochs`);
-    const cpu0 = process.cpuUsage();
-    const fit = fitStructuralProbe(runtime.tf, train, dev, {
-      kind: 'distance',
-      hiddenSize: HIDDEN,
-      seed: 42,
-      maxEpochs: MAX_EPOCHS,
-      backend,
-      onEpoch: (e) => console.log(`  epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, dev loss ${e.devLoss.toFixed(4)}`),
-    });
-    fit.probe.dispose();
-    const cpu = process.cpuUsage(cpu0);
-    // CPU seconds too: on a shared machine wall time depends on the neighbours.
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    const perEpoch = fit.seconds / fit.epochs;
-    const result = {
-      bench: 'structural',
-      date: new Date().toISOString(),
-      backend: runtime.label,
-      probeBackend,
-      cpus: cpus().length,
-      node: process.version,
-      hidden: HIDDEN,
-      rank: HIDDEN,
-      trainSentences: train.length,
-      devSentences: dev.length,
-      trainWords: words,
-      epochs: fit.epochs,
-      secondsPerEpoch: Number(perEpoch.toFixed(2)),
-      secondsPerLayer: Number(fit.seconds.toFixed(1)),
-      cpuSecondsPerEpoch: Number((cpuSeconds / fit.epochs).toFixed(2)),
-      loadAverage: loadavg()[0],
-      secondsFor13Layers: Number((fit.seconds * 13).toFixed(0)),
-      trainWordsPerSecond: Math.round((words * fit.epochs) / fit.seconds),
-    };
-    console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev; ${(cpuSeconds / fit.epochs).toFixed(2)} CPU s), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${(fit.seconds * 13 / 60).toFixed(1)} min; load average ${loadavg()[0]!.toFixed(1)}`);
-    const root = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/
-    const file = join(root, '.bench', `structural-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeJsonAtomic(file, result);
-    console.log(`  written: ${file}`);
-    perEpochBy[backend] = perEpoch;
-  }
-  if (perEpochBy.tfjs !== undefined && perEpochBy.onnx !== undefined) {
-    console.log(`  onnx vs tfjs ${runtime.label}: ${(perEpochBy.tfjs / perEpochBy.onnx).toFixed(1)}× faster per epoch`);
-  }
+  const train = split('train', splits.train.sentences, rand);
+  const dev = split('dev', splits.dev.sentences, rand);
+  const words = train.activations.wordCounts.reduce((a, b) => a + b, 0);
+  const probeBackend = 'onnxruntime-cpu';
+  console.log(`\nstructural: distance probe, ${HIDDEN}-d vectors, rank ${HIDDEN}, PTB sample ${train.sentences.length} train / ${dev.sentences.length} dev sentences (${words} train words), ${probeBackend}, ≤ ${MAX_EPOCHS} epochs`);
+  const cpu0 = process.cpuUsage();
+  const fit = await fitStructural({
+    kind: 'distance',
+    layer: 0,
+    train,
+    dev,
+    hidden: HIDDEN,
+    rank: HIDDEN,
+    seed: 42,
+    maxEpochs: MAX_EPOCHS,
+    batchSize: 20,
+    onEpoch: (e) => console.log(`  epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}, dev loss ${e.devLoss.toFixed(4)}`),
+  });
+  await disposeCompiledStructural();
+  const cpu = process.cpuUsage(cpu0);
+  // CPU seconds too: on a shared machine wall time depends on the neighbours.
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const perEpoch = fit.seconds / fit.epochs;
+  const result = {
+    bench: 'structural',
+    date: new Date().toISOString(),
+    probeBackend,
+    cpus: cpus().length,
+    node: process.version,
+    hidden: HIDDEN,
+    rank: HIDDEN,
+    trainSentences: train.sentences.length,
+    devSentences: dev.sentences.length,
+    trainWords: words,
+    epochs: fit.epochs,
+    secondsPerEpoch: Number(perEpoch.toFixed(2)),
+    secondsPerLayer: Number(fit.seconds.toFixed(1)),
+    cpuSecondsPerEpoch: Number((cpuSeconds / fit.epochs).toFixed(2)),
+    loadAverage: loadavg()[0],
+    secondsFor13Layers: Number((fit.seconds * 13).toFixed(0)),
+    trainWordsPerSecond: Math.round((words * fit.epochs) / fit.seconds),
+  };
+  console.log(`  ${perEpoch.toFixed(2)} s per epoch (train + dev; ${(cpuSeconds / fit.epochs).toFixed(2)} CPU s), ${fit.epochs} epochs, ${fit.seconds.toFixed(1)} s per layer; 13 layers ≈ ${((fit.seconds * 13) / 60).toFixed(1)} min; load average ${loadavg()[0]!.toFixed(1)}`);
+  const root = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/
+  const file = join(root, '.bench', `structural-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeJsonAtomic(file, result);
+  console.log(`  written: ${file}`);
 }

@@ -1,5 +1,5 @@
 /**
- * Both Adams of src/probes/trainer.ts (tfjs `Adam`, `Float32Adam`) follow torch.optim.Adam over
+ * Float32Adam (src/probes/trainer.ts, the one Adam of every probe) follows torch.optim.Adam over
  * 12 steps, with tiny, large, zero, one-signed and stopping gradients and a learning-rate cut
  * after step 6 (issue 16: Adam was pinned at step 1 only). The trajectory was computed by PyTorch
  * (test/fixtures/adam/torch_adam.py) and is committed as test/fixtures/adam/trajectory.json.
@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { Adam, Float32Adam } from '../src/probes/trainer.js';
+import { Float32Adam } from '../src/probes/trainer.js';
 import { repoRoot } from './helpers.js';
 
 const traj = JSON.parse(readFileSync(join(repoRoot, 'test', 'fixtures', 'adam', 'trajectory.json'), 'utf8')) as {
@@ -40,36 +39,6 @@ test('Float32Adam follows torch.optim.Adam for 12 steps (lr cut after step 6)', 
   assert.equal(adam.steps, 12);
 });
 
-test('tfjs Adam follows torch.optim.Adam for 12 steps (lr cut after step 6)', async () => {
-  const { tf } = await selectTfjsBackend();
-  const x = tf.variable(tf.tensor1d(traj.initial));
-  const adam = new Adam(tf, [x]);
-  try {
-    traj.gradients.forEach((g, step) => {
-      adam.learningRate = traj.learning_rates[step]!;
-      const grad = tf.tensor1d(g);
-      adam.step([grad]);
-      grad.dispose();
-      assertStep(x.dataSync(), step);
-    });
-  } finally {
-    adam.dispose();
-    x.dispose();
-  }
-});
-
-test('Adam state is freed by dispose (no tensors left), and a gradient of the wrong size is refused', async () => {
-  const { tf } = await selectTfjsBackend();
-  const before = tf.memory().numTensors;
-  const init = tf.tensor1d([1, 2, 3]);
-  const x = tf.variable(init); // a copy
-  init.dispose();
-  const adam = new Adam(tf, [x]);
-  const g = tf.tensor1d([0.1, -0.2, 0.3]);
-  adam.step([g]);
-  g.dispose();
-  adam.dispose();
-  x.dispose();
-  assert.equal(tf.memory().numTensors, before);
+test('Float32Adam refuses a gradient of the wrong size', () => {
   assert.throws(() => new Float32Adam([new Float32Array(3)]).step([new Float32Array(2)]), /Adam: gradient 0 has 2 values for 3 parameters/);
 });

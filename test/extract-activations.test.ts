@@ -32,6 +32,8 @@ test('our store through --activations: counts checked against the corpus (exit 2
   assert.deepEqual(await src.readWords(3, [8, 2]), await made.readWords(3, [8, 2]));
   assert.deepEqual(await src.readAttention(2, 4), await made.readAttention(2, 4));
   await assert.rejects(openActivations(dir, fakeCorpus(8)), (e: unknown) => e instanceof InputError && /holds 9 sentences; the corpus fake-corpus has 8/.test(e.message));
+  const limited = await openActivations(dir, fakeCorpus(8), { allowLonger: true }); // --limit 8
+  assert.deepEqual(await limited.readWords(0, [7]), await made.readWords(0, [7]));
   const changed = fakeCorpus(9);
   changed.sentences[5]!.words.push('extra');
   await assert.rejects(openActivations(dir, changed), (e: unknown) => e instanceof InputError && /sentence 5 \(s5, fake:6\) has \d+ words in the corpus but \d+ in the activation store/.test(e.message));
@@ -111,6 +113,9 @@ test('structural-probes hdf5 at word level (their ELMo files): rows by word, cou
   const short = join(tempDir(), 'short.hdf5');
   await writeHdf5(short, (s) => ({ tokens: WORDS[s]!.length, layers: 3, dim: 4 }), 3);
   await assert.rejects(openActivations(short, corpus), (e: unknown) => e instanceof InputError && /holds 3 sentences; the corpus planted has 4/.test(e.message));
+  const prefix = await openActivations(short, corpusOf(WORDS.slice(0, 2)), { allowLonger: true });
+  assert.equal(prefix.numSentences, 2);
+  await prefix.close();
   const wrongDim = join(tempDir(), 'dim.hdf5');
   await writeHdf5(wrongDim, (s) => ({ tokens: WORDS[s]!.length, layers: 3, dim: s === 2 ? 5 : 4 }), 4);
   await assert.rejects(openActivations(wrongDim, corpus), /dataset '2' has the wrong shape/);
@@ -180,4 +185,46 @@ test('docs/store-format.md: its Python example writes a store that openActivatio
   const want: number[] = [];
   for (const s of [3, 1]) for (let w = 0; w < WORDS[s]!.length; w++) for (let d = 0; d < 4; d++) want.push(plant(s, w, 1, d));
   assert.deepEqual([...got].map((x) => x.toFixed(5)), want.map((x) => x.toFixed(5)));
+});
+
+test('a real model end to end: pieces extracted by us, written as a convert_raw_to_bert.py-style hdf5, read back as our word vectors', async () => {
+  const { loadModelDir } = await import('../src/model/load.js');
+  const { createEngine } = await import('../src/model/engine.js');
+  const { loadCorpus } = await import('../src/corpus/load.js');
+  const { fixturesDir, repoRoot } = await import('./helpers.js');
+  const model = await loadModelDir(join(fixturesDir, 'tiny-bert'));
+  const corpus = await loadCorpus(join(repoRoot, 'test', 'fixtures', 'extract', 'sample.conllu'), { offline: true });
+  const engine = await createEngine(model, { engine: 'onnx' });
+  const L = model.config.numHiddenLayers;
+  const layers = [...Array(L).keys()].map((i) => i + 1);
+  let pieces, words;
+  try {
+    pieces = await extractActivations({ model, engine, corpus, request: { layers, attentionLayers: [], level: 'piece' }, storeDir: join(tempDir(), 'p') });
+    words = await extractActivations({ model, engine, corpus, request: { layers, attentionLayers: [] }, storeDir: join(tempDir(), 'w') });
+  } finally {
+    await engine.dispose();
+  }
+  // Their layout: one dataset per sentence, [layers 1..L, pieces incl. [CLS]/[SEP], hidden] (no embeddings row).
+  const h5 = await import('h5wasm/node');
+  await h5.ready;
+  const path = join(tempDir(), 'bert.hdf5');
+  const f = new h5.File(path, 'w');
+  const H = model.config.hiddenSize;
+  for (let s = 0; s < corpus.sentences.length; s++) {
+    const P = pieces.pieceCounts[s]!;
+    const data = new Float32Array(L * P * H);
+    for (const l of layers) data.set((await pieces.readPieces(l, [s])).vectors, (l - 1) * P * H);
+    f.create_dataset({ name: String(s), data, shape: [L, P, H], dtype: '<f' });
+  }
+  f.close();
+  const src = await openActivations(path, corpus, { tokenizer: model.tokenizer, alignment: 'tokenizer', firstLayer: 1 });
+  assert.deepEqual(src.layers, layers);
+  const all = [...Array(corpus.sentences.length).keys()].reverse();
+  for (const l of layers) {
+    const a = await src.readWords(l, all);
+    const b = await words.readWords(l, all);
+    assert.equal(a.length, b.length);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `layer ${l} value ${i}: ${a[i]} vs ${b[i]}`);
+  }
+  await src.close();
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { extractActivations } from '../src/extract/pipeline.js';
 import { MissingActivation, openStore } from '../src/extract/store.js';
+import { mergeRequests } from '../src/extract/request.js';
 import { FakeEngine, fakeCorpus, fakeHidden, fakeModel, FakeTokenizer } from './extract-fakes.js';
 import { tempDir } from './helpers.js';
 
@@ -90,4 +91,11 @@ test('piece level: every piece incl. [CLS]/[SEP] with word spans; word reads poo
     const all = [...Array(corpus.sentences.length).keys()];
     assert.deepEqual(await pieces.readWords(layer, all), await words.readWords(layer, all), `pooled on read, layer ${layer}`);
   }
+});
+
+test('mergeRequests: the union of layers and attention, piece level if any asks for it', () => {
+  assert.deepEqual(mergeRequests({ layers: [4, 0], attentionLayers: [] }, { layers: [0, 12], attentionLayers: [3], level: 'piece' }, { layers: [], attentionLayers: [1, 3], rawAttention: true }), {
+    layers: [0, 4, 12], attentionLayers: [1, 3], level: 'piece', rawAttention: true, mlmHead: undefined, headMask: undefined,
+  });
+  assert.equal(mergeRequests({ layers: [1], attentionLayers: [] }).level, 'word');
 });

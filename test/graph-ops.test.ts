@@ -9,6 +9,10 @@ test('matmul: 2-D, batched 3-D, 3-D times 2-D, broadcast batch', async () => {
   await checkGradients('matmul 2d', { wrt: { a: { dims: [3, 4] }, b: { dims: [4, 5] } }, build: (g, v) => g.matmul(v.a!, v.b!) });
   await checkGradients('matmul 3d', { wrt: { a: { dims: [2, 3, 4] }, b: { dims: [2, 4, 2] } }, build: (g, v) => g.matmul(v.a!, v.b!) });
   await checkGradients('matmul 3d·2d', { wrt: { a: { dims: [2, 3, 4], shape: ['b', 'n', 4] }, b: { dims: [4, 2] } }, build: (g, v) => g.matmul(v.a!, v.b!) });
+  // The Gram rule (a·aᵀ) and a product of a value with a transpose of something else.
+  await checkGradients('gram 3d', { wrt: { a: { dims: [2, 3, 4] } }, build: (g, v) => g.matmul(v.a!, g.transpose(v.a!, [0, 2, 1])) });
+  await checkGradients('gram 2d', { wrt: { a: { dims: [3, 4] } }, build: (g, v) => g.matmul(v.a!, g.transpose(v.a!, [1, 0])) });
+  await checkGradients('a·bᵀ', { wrt: { a: { dims: [3, 4] }, b: { dims: [2, 4] } }, build: (g, v) => g.matmul(v.a!, g.transpose(v.b!, [1, 0])) });
   await checkGradients('matmul broadcast', { wrt: { a: { dims: [1, 3, 4] }, b: { dims: [2, 4, 2] } }, build: (g, v) => g.matmul(v.a!, v.b!) });
 });
 
@@ -16,6 +20,9 @@ test('add, sub, mul, div with broadcasting (static and symbolic dims)', async ()
   await checkGradients('add', { wrt: { a: { dims: [2, 3, 4] }, b: { dims: [3, 1] } }, build: (g, v) => g.add(v.a!, v.b!) });
   await checkGradients('add symbolic', { wrt: { a: { dims: [5, 3], shape: ['n', 3] }, b: { dims: [3] } }, build: (g, v) => g.add(v.a!, v.b!) });
   await checkGradients('sub', { wrt: { a: { dims: [4] }, b: { dims: [2, 1] } }, build: (g, v) => g.sub(v.a!, v.b!) });
+  await checkGradients('mul x·x', { wrt: { a: { dims: [2, 3] } }, build: (g, v) => g.mul(v.a!, v.a!) });
+  // A reduction's expanded ḡ meeting a broadcasting product (the expand is elided).
+  await checkGradients('Σx² then ×', { wrt: { a: { dims: [2, 3] }, b: { dims: [2, 1] } }, scalar: true, build: (g, v) => g.reduceSum(g.mul(g.reduceSum(g.mul(v.a!, v.a!), [1], true), v.b!), [0, 1]) });
   await checkGradients('mul', { wrt: { a: { dims: [2, 3] }, b: { dims: [1, 3] } }, build: (g, v) => g.mul(v.a!, v.b!) });
   await checkGradients('div', { wrt: { a: { dims: [2, 3] }, b: { dims: [3], range: [0.5, 2] } }, build: (g, v) => g.div(v.a!, v.b!) });
   await checkGradients('scalar loss', { wrt: { a: { dims: [] } }, scalar: true, build: (g, v) => g.mul(v.a!, v.a!) });
@@ -112,4 +119,15 @@ test('layerNorm and dropout (mask fed; identity when not training)', async () =>
   assert.ok(r2 instanceof Error && /'m' was not fed/.test(r2.message), String(r2));
   const ev = await checkGradients('dropout eval', { wrt: { x: { dims: [2, 3] } }, scalar: true, training: false, build: (g, v) => g.reduceSum(g.dropout(v.x!, 0.5, 'm'), [0, 1]) });
   assert.deepEqual([...ev.x!], [1, 1, 1, 1, 1, 1]);
+});
+
+test('device cuda without the CUDA provider installed: a clear error (exit 2), not a native log', async (t) => {
+  const { existsSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const { dirname, join } = await import('node:path');
+  const bin = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  if (existsSync(join(bin, 'libonnxruntime_providers_cuda.so'))) return t.skip('the CUDA provider is installed here');
+  const { compileProbe } = await import('../src/probes/probe-model.js');
+  const err = await compileProbe({ name: 'c', params: [{ name: 'w', shape: [1], init: 'ones' }], inputs: [], build: (g, p) => ({ loss: g.reduceSum(p.w!, [0]), outputs: {} }) }, { device: 'cuda' }).catch((e: unknown) => e);
+  assert.ok(err instanceof Error && (err as { exitCode?: number }).exitCode === 2 && /CUDA/.test(err.message), String(err));
 });

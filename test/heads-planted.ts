@@ -3,8 +3,13 @@
  * which chosen heads put most of their weight on each word's gold head (dep->head) — everything
  * else is seeded noise. Word-level attention is Clark's conversion of the same maps.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Sentence } from '../src/corpus/types.js';
 import { wordAttention } from '../src/extract/align.js';
+import { INDEX_FILE, rawAttnName, shardFile, STORE_FORMAT, STORE_VERSION, writeAttentionShard, type StoreIndex } from '../src/extract/store.js';
+import { writeJsonAtomic } from '../src/util/atomic.js';
+import { attnName } from '../src/util/names.js';
 import { mulberry32 } from '../src/util/random.js';
 
 export const PLANT_RELATIONS = ['nsubj', 'obj', 'det', 'amod', 'punct'];
@@ -92,4 +97,88 @@ export function plantedAttention(
     tokens.push(enc.tokens);
   }
   return { raw, word, tokens };
+}
+
+/**
+ * Write a bert-probe activation store (src/extract/store.ts layout) holding only attention:
+ * `rawattn.N` (piece level) and/or `attn.N` (word level, Clark's mean conversion) for layers
+ * 1..L, as `bert-probe extract --attention` would, from attention given per sentence and layer.
+ * Sentences whose pieces exceed `maxPositions` are marked windowed (no attention), as extract does.
+ */
+export function writeAttentionStore(
+  dir: string,
+  corpus: { id: string; sha256: string; sentences: readonly Sentence[] },
+  tokenizer: { encodeWords(w: readonly string[]): { tokens: string[]; wordSpans: [number, number][] }; fingerprint?: string },
+  o: { layers: number; heads: number; hiddenSize: number; model: string; maxPositions: number; raw: boolean; word: boolean; shardSize?: number },
+  attention: (sentence: number, layer: number, P: number, spans: [number, number][]) => Float32Array,
+): void {
+  const shardSize = o.shardSize ?? 64;
+  const S = corpus.sentences.length;
+  const encs = corpus.sentences.map((s) => tokenizer.encodeWords(s.words));
+  const wordCounts = corpus.sentences.map((s) => s.words.length);
+  const pieceCounts = encs.map((e) => e.tokens.length);
+  const windowed = pieceCounts.flatMap((p, i) => (p > o.maxPositions ? [i] : []));
+  const shards: StoreIndex['shards'] = [];
+  const sentenceMap: [number, number][] = [];
+  for (let first = 0, k = 0; first < S; first += shardSize, k++) {
+    const n = Math.min(shardSize, S - first);
+    let words = 0;
+    for (let s = first; s < first + n; s++) {
+      sentenceMap.push([k, words]);
+      words += wordCounts[s]!;
+    }
+    shards.push({ file: shardFile(k), firstSentence: first, sentences: n, words });
+  }
+  const layers = Array.from({ length: o.layers }, (_, i) => i + 1);
+  const now = new Date().toISOString();
+  const index: StoreIndex = {
+    format: STORE_FORMAT,
+    version: STORE_VERSION,
+    identity: {
+      model: { id: o.model, weightsSha256: '0'.repeat(64), randomInit: false },
+      corpus: { id: corpus.id, sha256: corpus.sha256, sentences: S },
+      tokenizer: tokenizer.fingerprint ?? 'test',
+      pooling: 'mean',
+      dtype: 'float32',
+      maxPositions: o.maxPositions,
+      window: { content: o.maxPositions - 2, stride: Math.floor((o.maxPositions - 2) / 2) },
+      shard: { index: 1, count: 1 },
+    },
+    hiddenSize: o.hiddenSize,
+    numHeads: o.heads,
+    numLayers: o.layers,
+    layers: [],
+    attentionLayers: o.word ? layers : [],
+    rawAttentionLayers: o.raw ? layers : [],
+    shardSize,
+    firstSentence: 0,
+    numSentences: S,
+    sentenceIds: corpus.sentences.map((s) => s.id),
+    wordCounts,
+    pieceCounts,
+    sentenceMap,
+    shards,
+    windowed,
+    emptyWords: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  mkdirSync(dir, { recursive: true });
+  for (const l of layers) {
+    shards.forEach((sh, k) => {
+      const raw = new Map<number, { data: Float32Array; shape: number[] }>();
+      const word = new Map<number, { data: Float32Array; shape: number[] }>();
+      for (let s = sh.firstSentence; s < sh.firstSentence + sh.sentences; s++) {
+        if (windowed.includes(s)) continue;
+        const P = pieceCounts[s]!;
+        const a = attention(s, l, P, encs[s]!.wordSpans);
+        if (o.raw) raw.set(s, { data: a, shape: [o.heads, P, P] });
+        const G = wordCounts[s]! + 2;
+        if (o.word) word.set(s, { data: wordAttention(a, o.heads, P, encs[s]!.wordSpans), shape: [o.heads, G, G] });
+      }
+      if (o.raw) writeAttentionShard(dir, index, rawAttnName(l), k, raw);
+      if (o.word) writeAttentionShard(dir, index, attnName(l), k, word);
+    });
+  }
+  writeJsonAtomic(join(dir, INDEX_FILE), index);
 }

@@ -146,3 +146,51 @@ export function legacyMagicPickle(): Buffer {
   for (let i = 0; i < 10; i++) b[i] = Number((n >> BigInt(8 * i)) & 0xffn);
   return Buffer.concat([P.proto(), Buffer.from([0x8a, 10]), b, P.stop()]);
 }
+
+/**
+ * A checkpoint in which one head carries the signal the MLM loss needs (issue 12): layer 2,
+ * head 1 (1-based) attends uniformly to every token (Q = K = 0) and copies the word dimensions
+ * of each token (V = identity on its 16 dimensions, output dense α · identity back), so at a
+ * masked position it brings in the words around it. Word embeddings are one-hot (words on
+ * dimensions 0-12, [MASK] 20, [CLS] 21, [SEP] 22, [UNK] 23), positions and token types zero;
+ * the MLM transform is the identity shifted into GELU's linear range (LayerNorm removes the
+ * shift) and the decoder is tied, so the logit of word w is the hidden value on w's dimension.
+ * Everything else keeps its random init (N(0, 0.02)), so the other heads matter little.
+ * On sentences that repeat one word, masking the crafted head leaves [MASK] with nothing to go on.
+ */
+export const DECISIVE_CONFIG_JSON = { ...TINY_CONFIG_JSON, hidden_size: 32, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 2 };
+export const DECISIVE_HEAD = { layer: 2, head: 1 };
+
+export function decisiveHeadWeights(alpha = 4): WeightMap {
+  const config = parseConfig(DECISIVE_CONFIG_JSON, 'config.json');
+  const w = randomWeights(config, 11);
+  const H = config.hiddenSize;
+  const d = H / config.numAttentionHeads;
+  const set = (name: string, f: (data: Float32Array) => void) => f(w.get(name)!.data);
+  set('embeddings.word_embeddings.weight', (e) => {
+    e.fill(0);
+    const dim = (id: number) => (id >= 5 ? id - 5 : ({ 1: 23, 2: 21, 3: 22, 4: 20 } as Record<number, number>)[id]);
+    for (let id = 1; id < config.vocabSize; id++) e[id * H + dim(id)!] = 1;
+  });
+  set('embeddings.position_embeddings.weight', (e) => e.fill(0));
+  set('embeddings.token_type_embeddings.weight', (e) => e.fill(0));
+  const p = `encoder.layer.${DECISIVE_HEAD.layer - 1}.attention`;
+  const h0 = (DECISIVE_HEAD.head - 1) * d;
+  for (const part of ['query', 'key', 'value']) {
+    set(`${p}.self.${part}.weight`, (m) => {
+      m.fill(0, h0 * H, (h0 + d) * H);
+      if (part === 'value') for (let r = 0; r < d; r++) m[(h0 + r) * H + r] = 1;
+    });
+    set(`${p}.self.${part}.bias`, (b) => b.fill(0, h0, h0 + d));
+  }
+  set(`${p}.output.dense.weight`, (m) => {
+    for (let r = 0; r < H; r++) for (let c = h0; c < h0 + d; c++) m[r * H + c] = r === c - h0 ? alpha : 0;
+  });
+  set('cls.predictions.transform.dense.weight', (m) => {
+    m.fill(0);
+    for (let r = 0; r < H; r++) m[r * H + r] = 1;
+  });
+  set('cls.predictions.transform.dense.bias', (b) => b.fill(10));
+  set('cls.predictions.bias', (b) => b.fill(0));
+  return w;
+}

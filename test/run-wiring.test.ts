@@ -22,6 +22,7 @@ import { structuralFamily, type StructuralOptions } from '../src/probes/structur
 import { treeDepths, treeDistances } from '../src/probes/trees.js';
 import { mulberry32 } from '../src/util/random.js';
 import { Ui } from '../src/util/ui.js';
+import { FakeTokenizer } from './extract-fakes.js';
 import { fixturesDir, repoRoot, tempDir } from './helpers.js';
 
 const SPLITS: SplitName[] = ['train', 'dev', 'test'];
@@ -145,7 +146,7 @@ test('structural family: trains on train, selects on dev, scores test (zero trai
   const split = (k: SplitName): SplitData => ({ name: k, sentences: sentences[k], activations: sources[k] });
   const splits: Record<SplitName, SplitData> = { train: split('train'), dev: split('dev'), test: split('test') };
   const opts: StructuralOptions = { layers: '0', probe: 'both', maxEpochs: 3, engine: 'auto', device: 'cpu', batchSize: 8, seed: 5, data: 'test', saveDistances: true };
-  const ctx: UnitContext<StructuralOptions> = { opts, unit: { key: 'layer.0', label: 'layer.0', layers: [0], kind: 'layer' }, model: { label: 'm', id: 'm', randomInit: false }, splits, seed: 5, seedIndex: 0, ui: new Ui({ quiet: true }) };
+  const ctx: UnitContext<StructuralOptions> = { opts, unit: { key: 'layer.0', label: 'layer.0', layers: [0], kind: 'layer' }, model: { label: 'm', id: 'm', randomInit: false, tokenizer: new FakeTokenizer() }, splits, seed: 5, seedIndex: 0, threads: 1, ui: new Ui({ quiet: true }) };
   const r = await structuralFamily.runUnit(ctx);
   const training = r.training as Record<'distance' | 'depth', { history: { trainLoss: number; devLoss: number }[] }>;
   for (const kind of ['distance', 'depth'] as const) {

@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { selectTfjsBackend } from '../src/model/tfjs-backend.js';
-import { batchLossAndGrad, fitStructuralProbe, makeBatch, type ProbeExample } from '../src/probes/structural.js';
+import type { Sentence } from '../src/corpus/types.js';
+import { memorySource } from '../src/extract/memory-source.js';
+import type { SplitData } from '../src/probes/contract.js';
+import { compiledStructural, disposeCompiledStructural, fitStructural, predictStructural, structuralFeeds } from '../src/probes/structural-train.js';
 import { mulberry32 } from '../src/util/random.js';
 import { distanceSpearman, depthSpearman, mstEdges, predictedRoot, rootAccuracy, uuas } from '../src/probes/metrics.js';
 import { goldEdges, treeDepths, treeDistances, treeProblem } from '../src/probes/trees.js';
@@ -24,7 +26,14 @@ function randomHeads(n: number, rand: () => number): number[] {
   return heads;
 }
 
-function makeSentence(rand: () => number, A: Float64Array): { heads: number[]; ex: ProbeExample } {
+interface Planted {
+  heads: number[];
+  vectors: Float32Array;
+  distances: Float32Array;
+  depths: Float32Array;
+}
+
+function makeSentence(rand: () => number, A: Float64Array): Planted {
   const n = 5 + Math.floor(rand() * (MAX_LEN - 4));
   const heads = randomHeads(n, rand);
   assert.equal(treeProblem(heads), null);
@@ -40,84 +49,94 @@ function makeSentence(rand: () => number, A: Float64Array): { heads: number[]; e
       vectors[i * HIDDEN + r] = v;
     }
   }
-  return { heads, ex: { n, vectors, distances: treeDistances(heads), depths: treeDepths(heads) } };
+  return { heads, vectors, distances: treeDistances(heads), depths: treeDepths(heads) };
+}
+
+/** A split of planted sentences at layer 0 of an in-memory source. */
+function split(name: SplitData['name'], items: readonly Planted[]): SplitData {
+  const sentences: Sentence[] = items.map((x, i) => ({ id: `${name}-${i}`, source: { file: 'planted', line: i + 1 }, words: x.heads.map((_, k) => `w${k}`), heads: x.heads }));
+  return { name, sentences, activations: memorySource(new Map([[0, items.map((x) => x.vectors)]]), HIDDEN) };
 }
 
 test('distance and depth probes recover trees hidden by a linear map', async () => {
-  const { tf } = await selectTfjsBackend();
   const rand = mulberry32(7);
   const A = new Float64Array(HIDDEN * MAX_LEN).map(() => (rand() - 0.5) * 2);
   const make = (k: number) => Array.from({ length: k }, () => makeSentence(rand, A));
-  const train = make(1000);
-  const dev = make(60);
-  const testSet = make(60);
-  const before = tf.memory().numTensors;
-
-  const dist = fitStructuralProbe(tf, train.map((s) => s.ex), dev.map((s) => s.ex), { kind: 'distance', hiddenSize: HIDDEN, seed: 1 });
-  const depth = fitStructuralProbe(tf, train.map((s) => s.ex), dev.map((s) => s.ex), { kind: 'depth', hiddenSize: HIDDEN, seed: 1 });
+  const train = split('train', make(1000));
+  const devItems = make(60);
+  const dev = split('dev', devItems);
+  const testItems = make(60);
+  const testSplit = split('test', testItems);
+  const common = { layer: 0, train, dev, hidden: HIDDEN, rank: HIDDEN, seed: 1, maxEpochs: 40, batchSize: 20 };
+  const dist = await fitStructural({ ...common, kind: 'distance' });
+  const depth = await fitStructural({ ...common, kind: 'depth' });
   assert.ok(dist.bestDevLoss < dist.history[0]!.devLoss, 'dev loss went down');
-  if (process.env.P6_DEBUG) console.log(dist.epochs, dist.bestDevLoss, depth.epochs, depth.bestDevLoss, depth.history.map((h) => [h.devLoss.toFixed(4), h.learningRate]));
+  const d = await predictStructural('distance', dist.proj, testSplit, 0, HIDDEN, HIDDEN, 20);
+  const z = await predictStructural('depth', depth.proj, testSplit, 0, HIDDEN, HIDDEN, 20);
 
-  const scored = testSet.map((s) => {
-    const d = dist.probe.distances(s.ex.vectors, s.ex.n);
-    const z = depth.probe.depths(s.ex.vectors, s.ex.n);
-    return {
-      gold: mstEdges(s.ex.distances!, s.ex.n),
-      predicted: mstEdges(d, s.ex.n),
-      n: s.ex.n,
-      d,
-      z,
-      goldRoot: s.heads.indexOf(0),
-      predictedRoot: predictedRoot(z),
-      s,
-    };
+  const scored = testItems.map((s, k) => {
+    const n = s.heads.length;
+    return { gold: mstEdges(s.distances, n), predicted: mstEdges(d[k]!, n), n, d: d[k]!, z: z[k]!, goldRoot: s.heads.indexOf(0), predictedRoot: predictedRoot(z[k]!), s };
   });
   // With no punctuation the gold MST is the gold tree.
   for (const x of scored) assert.deepEqual(new Set(x.gold.map((e) => e.join())), new Set(goldEdges(x.s.heads).map(([a, b]) => [Math.min(a, b), Math.max(a, b)].join())));
   const u = uuas(scored);
-  const dspr = distanceSpearman(scored.map((x) => ({ n: x.n, predicted: x.d, gold: x.s.ex.distances! }))).value;
+  const dspr = distanceSpearman(scored.map((x) => ({ n: x.n, predicted: x.d, gold: x.s.distances }))).value;
   const root = rootAccuracy(scored);
-  const nspr = depthSpearman(scored.map((x) => ({ predicted: x.z, gold: x.s.ex.depths! }))).value;
-  if (process.env.P6_DEBUG) console.log({ u, root, dspr, nspr });
+  const nspr = depthSpearman(scored.map((x) => ({ predicted: x.z, gold: x.s.depths }))).value;
   assert.ok(u >= 0.99, `UUAS ${u}`);
   assert.ok(root >= 0.99, `root accuracy ${root}`);
   assert.ok(dspr >= 0.95, `DSpr ${dspr}`);
   assert.ok(nspr >= 0.95, `NSpr ${nspr}`);
+  // A predicted distance matrix is symmetric with a zero diagonal.
+  const m = d[0]!;
+  const n = testItems[0]!.heads.length;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) assert.equal(m[i * n + j], m[j * n + i]);
 
   // Same seed, same probe: training is reproducible.
-  const again = fitStructuralProbe(tf, train.slice(0, 40).map((s) => s.ex), dev.slice(0, 20).map((s) => s.ex), { kind: 'depth', hiddenSize: HIDDEN, seed: 3, maxEpochs: 2 });
-  const again2 = fitStructuralProbe(tf, train.slice(0, 40).map((s) => s.ex), dev.slice(0, 20).map((s) => s.ex), { kind: 'depth', hiddenSize: HIDDEN, seed: 3, maxEpochs: 2 });
+  const small = { ...common, train: split('train', make(40)), dev: split('dev', make(20)), seed: 3, maxEpochs: 2, kind: 'depth' as const };
+  const again = await fitStructural(small);
+  const again2 = await fitStructural(small);
   assert.deepEqual(again.history, again2.history);
-  for (const f of [dist, depth, again, again2]) f.probe.dispose();
-  assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
+  assert.deepEqual(again.proj, again2.proj);
+  await disposeCompiledStructural();
 });
 
-test('batch loss and gradient equal autodiff of a direct per-sentence implementation', async () => {
-  const { tf } = await selectTfjsBackend();
+test("a batch's loss is Hewitt & Manning's per-sentence L1 loss (probe.py differences form), mean over sentences", async () => {
   const rand = mulberry32(11);
   const H = 6;
   const R = 4;
-  const sents = [[2, 0, 2, 3], [0, 1], [3, 3, 0, 3, 4, 1]].map((heads) => {
-    const n = heads.length;
-    return { n, vectors: new Float32Array(n * H).map(() => rand() * 2 - 1), distances: treeDistances(heads), depths: treeDepths(heads) };
-  });
-  const Binit = new Float32Array(H * R).map(() => rand() - 0.5);
+  const heads = [[2, 0, 2, 3], [0, 1], [3, 3, 0, 3, 4, 1]];
+  const sentences: Sentence[] = heads.map((h, i) => ({ id: `s${i}`, source: { file: 't', line: i + 1 }, words: h.map((_, k) => `w${k}`), heads: h }));
+  const vectors = heads.map((h) => new Float32Array(h.length * H).map(() => rand() * 2 - 1));
+  const x = new Float32Array(vectors.reduce((a, v) => a + v.length, 0));
+  vectors.reduce((at, v) => (x.set(v, at), at + v.length), 0);
+  const proj = new Float32Array(H * R).map(() => rand() - 0.5);
   for (const kind of ['distance', 'depth'] as const) {
-    const B = tf.variable(tf.tensor2d(Binit, [H, R]));
-    const mine = batchLossAndGrad(tf, B as unknown as import('@tensorflow/tfjs').Tensor2D, makeBatch(sents, kind, H), kind, H);
-    const ref = tf.variableGrads(() => {
-      const losses = sents.map((s) => {
-        const t = tf.matMul(tf.tensor2d(s.vectors, [s.n, H]), B);
-        if (kind === 'depth') return t.square().sum(1).sub(tf.tensor1d(s.depths)).abs().sum().div(s.n);
-        const d = t.expandDims(1).sub(t.expandDims(0)).square().sum(2); // ‖B(h_i − h_j)‖², as probe.py
-        return d.sub(tf.tensor2d(s.distances, [s.n, s.n])).abs().sum().div(s.n * s.n);
-      });
-      return tf.addN(losses).div(sents.length) as import('@tensorflow/tfjs').Scalar;
-    }, [B]);
-    assert.ok(Math.abs(mine.loss.dataSync()[0]! - ref.value.dataSync()[0]!) < 1e-5, `${kind} loss`);
-    const g1 = mine.grad.dataSync();
-    const g2 = ref.grads[B.name]!.dataSync();
-    for (let i = 0; i < g1.length; i++) assert.ok(Math.abs(g1[i]! - g2[i]!) < 1e-4, `${kind} grad[${i}]: ${g1[i]} vs ${g2[i]}`);
-    tf.dispose([mine.loss, mine.grad, ref.value, ...Object.values(ref.grads), B]);
+    const probe = await compiledStructural(kind, H, R);
+    const got = await probe.loss([proj], structuralFeeds(sentences, x, kind, H).feeds);
+    // Direct float64: t = h·proj per word; distance ‖t_i − t_j‖², depth ‖t_i‖².
+    let want = 0;
+    heads.forEach((h, s) => {
+      const n = h.length;
+      const t = Array.from({ length: n }, (_, i) => Array.from({ length: R }, (_, r) => {
+        let v = 0;
+        for (let k = 0; k < H; k++) v += vectors[s]![i * H + k]! * proj[k * R + r]!;
+        return v;
+      }));
+      let sum = 0;
+      if (kind === 'distance') {
+        const g = treeDistances(h);
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sum += Math.abs(t[i]!.reduce((a, v, r) => a + (v - t[j]![r]!) ** 2, 0) - g[i * n + j]!);
+        want += sum / (n * n);
+      } else {
+        const g = treeDepths(h);
+        for (let i = 0; i < n; i++) sum += Math.abs(t[i]!.reduce((a, v) => a + v * v, 0) - g[i]!);
+        want += sum / n;
+      }
+    });
+    want /= heads.length;
+    assert.ok(Math.abs(got - want) <= 1e-5 * Math.max(1, want), `${kind} loss ${got} vs ${want}`);
   }
+  await disposeCompiledStructural();
 });

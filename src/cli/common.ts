@@ -82,6 +82,7 @@ export function addProbeRunOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--control <kind>', 'also probe the random-init control model of the same shape (labelled random-init)').choices(['random']))
     .option('--limit <n>', 'use only the first N usable sentences of each split (for quick runs and tests)', positiveInt('--limit'))
+    .option('--jobs <n>', 'units (layers, heads, …) trained at once; default: cores / probes per unit, one onnxruntime thread per probe', positiveInt('--jobs'))
     .option('--seeds <k>', 'train every probe K times (seeds --seed, --seed+1, …) and report each metric as mean with its standard deviation beside it', positiveInt('--seeds'), 1)
     .option('--activations <split=path...>', 'use activations computed elsewhere instead of running the model: train=DIR dev=DIR test=DIR (bert-probe extract stores; repeat a split for --shard stores)');
 }

@@ -34,6 +34,8 @@ export interface ForwardOptions {
   maxPositions: number;
   stride?: number;
   onSentence: (r: SentenceForward) => void | Promise<void>;
+  /** [L, heads] factors on the attention probabilities (head ablation); default all 1. */
+  headMask?: Float32Array;
   /** Called after each batch with the number of real (unpadded) tokens it held and the seconds its forward pass took. */
   onBatch?: (tokens: number, forwardSeconds: number) => void;
 }
@@ -83,7 +85,7 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
     const segs = batchIdx.map((i) => segments[i]!);
     const batch = padBatch(segs.map((g) => g.ids), opts.padId);
     const tf0 = performance.now();
-    const out = await engine.forward(batch, want);
+    const out = await engine.forward(opts.headMask ? { ...batch, headMask: opts.headMask } : batch, want);
     const forwardSeconds = (performance.now() - tf0) / 1000;
     const T = batch.seqLen;
     let tokens = 0;

@@ -43,13 +43,18 @@ export function validateBatch(batch: ForwardBatch, config: BertConfig): void {
 }
 
 /** The hidden-state indices (0..L) and attention layers (1..L) an OutputFilter asks for. */
-export function resolveFilter(want: OutputFilter | undefined, numLayers: number): { hidden: Set<number>; attentions: Set<number>; mlm: boolean } {
+export function resolveFilter(want: OutputFilter | undefined, numLayers: number, batch?: ForwardBatch): { hidden: Set<number>; attentions: Set<number>; mlm: boolean; mlmPositions?: Int32Array } {
   const all = (from: number) => Array.from({ length: numLayers + 1 - from }, (_, i) => i + from);
   const hidden = new Set(want?.hiddenStates ?? all(0));
   const attentions = new Set(want?.attentions ?? all(1));
   for (const h of hidden) if (!Number.isInteger(h) || h < 0 || h > numLayers) throw new InputError('hidden state index out of range', { expected: `0..${numLayers}`, found: String(h), fix: 'use layer.0 (embeddings) to layer.L' });
   for (const a of attentions) if (!Number.isInteger(a) || a < 1 || a > numLayers) throw new InputError('attention layer out of range', { expected: `1..${numLayers}`, found: String(a), fix: 'attention layers are numbered from 1' });
-  return { hidden, attentions, mlm: Boolean(want?.mlmLogits) };
+  const mlmPositions = want?.mlmPositions;
+  if (mlmPositions && batch) {
+    const n = batch.batchSize * batch.seqLen;
+    for (const p of mlmPositions) if (!Number.isInteger(p) || p < 0 || p >= n) throw new InputError('MLM position out of range', { expected: `0 <= b * seqLen + t < ${n}`, found: String(p), fix: 'give flat positions inside the batch' });
+  }
+  return { hidden, attentions, mlm: Boolean(want?.mlmLogits), ...(mlmPositions ? { mlmPositions } : {}) };
 }
 
 /** An all-ones head mask, [L, heads]. */

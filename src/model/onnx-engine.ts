@@ -10,6 +10,7 @@ import { cacheDir } from '../util/paths.js';
 import type { Ui } from '../util/ui.js';
 import { noMlmHead, onesHeadMask, resolveFilter, validateBatch } from './forward-batch.js';
 import { GRAPH_VERSION, ONNX_OPSET, buildEncoderGraph, buildMlmGraph } from './onnx-graph.js';
+import type { KeepHeads } from './prune-heads.js';
 import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, LoadedModel, OutputFilter } from './types.js';
 
 /**
@@ -24,6 +25,11 @@ export interface OnnxEngineOptions {
   ui?: Ui;
   /** Intra-op threads (default: one per core). */
   threads?: number;
+  /**
+   * Build the pruned model with only these heads per layer (0-based; onnx-graph.ts). Built in
+   * memory, not cached; ask it for no attentions of a layer left without heads.
+   */
+  keepHeads?: KeepHeads;
 }
 
 type OrtModule = typeof Ort;
@@ -96,8 +102,10 @@ export class OnnxEngine implements Engine {
       // Native warnings would bypass the Ui (and --quiet); errors still surface as exceptions.
       logSeverityLevel: 3,
     };
-    const path = graphCachePath(model, 'encoder');
-    const { session, built } = await openCached(ort, path, () => buildEncoderGraph(model.config, model.weights), sessionOptions, device, opts.ui);
+    const path = opts.keepHeads ? '(pruned, in memory)' : graphCachePath(model, 'encoder');
+    const { session, built } = opts.keepHeads
+      ? { session: await ort.InferenceSession.create(buildEncoderGraph(model.config, model.weights, opts.keepHeads), sessionOptions), built: true }
+      : await openCached(ort, path, () => buildEncoderGraph(model.config, model.weights), sessionOptions, device, opts.ui);
     opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; ${sessionOptions.intraOpNumThreads} threads, ${device}`);
     return new OnnxEngine(ort, model, session, sessionOptions, { path, built }, device, opts.ui);
   }
@@ -106,7 +114,7 @@ export class OnnxEngine implements Engine {
     const cfg = this.config;
     const L = cfg.numHiddenLayers;
     validateBatch(batch, cfg);
-    const filter = resolveFilter(want, L);
+    const filter = resolveFilter(want, L, batch);
     if (filter.mlm && !this.model.hasMlmHead) throw noMlmHead();
     const { batchSize: B, seqLen: T } = batch;
     const out: ForwardOutput = { hiddenStates: new Array(L + 1).fill(undefined), attentions: new Array(L).fill(undefined) };
@@ -135,8 +143,20 @@ export class OnnxEngine implements Engine {
     for (const a of filter.attentions) out.attentions[a - 1] = asArray(results[`attentions.${a - 1}`]!);
     if (filter.mlm) {
       const mlm = await this.mlm();
-      const r = await mlm.run({ hidden: results[`hidden_states.${L}`]! }, ['mlm_logits']);
+      const last = results[`hidden_states.${L}`]!;
+      const at = filter.mlmPositions;
+      let hidden = last;
+      if (at) {
+        // The head is position-wise: run it on the asked rows only, as one [1, n, H] sequence.
+        const H = cfg.hiddenSize;
+        const src = last.data as Float32Array;
+        const rows = new Float32Array(at.length * H);
+        at.forEach((p, i) => rows.set(src.subarray(p * H, (p + 1) * H), i * H));
+        hidden = new this.ort.Tensor('float32', rows, [1, at.length, H]);
+      }
+      const r = await mlm.run({ hidden }, ['mlm_logits']);
       out.mlmLogits = asArray(r.mlm_logits!);
+      if (at) out.mlmLogits.shape = [at.length, cfg.vocabSize];
     }
     return out;
   }
@@ -211,7 +231,8 @@ const CUDA_FIX =
   'install the CUDA build of onnxruntime-node (ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, with CUDA 12 and cuDNN 9 on the library path; the .npmrc of bert-probe skips it by default), or use --device cpu';
 
 /** onnxruntime-node lists CUDA as supported but not bundled: its provider library must be installed. */
-function assertCudaInstalled(ort: OrtModule): void {
+/** --device cuda: a clear error (exit 2) when this onnxruntime-node has no CUDA provider installed. */
+export function assertCudaInstalled(ort: OrtModule): void {
   const list = (ort as unknown as { listSupportedBackends?: () => { name: string; bundled: boolean }[] }).listSupportedBackends?.() ?? [];
   if (!list.some((b) => b.name === 'cuda')) {
     throw new InputError('--device cuda: this onnxruntime-node has no CUDA execution provider', {

@@ -1,5 +1,6 @@
 import onnxProto from 'onnx-proto';
 import { InputError } from '../util/errors.js';
+import { pruneHeadWeights, type KeepHeads } from './prune-heads.js';
 import type { BertConfig, WeightMap } from './types.js';
 
 /**
@@ -167,8 +168,13 @@ class BertParts {
   }
 }
 
-/** The encoder graph (see the top of this file). */
-export function buildEncoderGraph(config: BertConfig, weights: WeightMap): Uint8Array {
+/**
+ * The encoder graph (see the top of this file). `keepHeads` (per layer, 0-based heads) builds
+ * the pruned model: smaller Q/K/V and attention-output products (prune-heads.ts); head_mask
+ * keeps its [L, heads] shape (the kept heads' entries are used) and attentions.l has the kept heads.
+ */
+export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, keepHeads?: KeepHeads): Uint8Array {
+  const weights = keepHeads ? pruneHeadWeights(config, fullWeights, keepHeads) : fullWeights;
   const g = new GraphBuilder();
   const p = new BertParts(g, config, weights);
   const H = config.hiddenSize;
@@ -197,24 +203,36 @@ export function buildEncoderGraph(config: BertConfig, weights: WeightMap): Uint8
   const additive = g.op('Mul', [g.op('Sub', [g.constF([1]), keep]), g.constF([MASKED])]);
   const mask = g.op('Unsqueeze', [additive, g.constI([1, 2])]);
 
-  const headShape = g.constI([0, 0, heads, d]);
-  const mergedShape = g.constI([0, 0, H]);
   for (let l = 0; l < L; l++) {
     const pre = `encoder.layer.${l}`;
+    const kept = keepHeads?.[l] ?? Array.from({ length: heads }, (_, h) => h);
+    const n = kept.length;
+    if (n === 0) {
+      // Every head pruned: the attention output is its dense layer's bias alone.
+      const bias = g.floats(`${pre}.attention.output.dense.bias`, weight(weights, `${pre}.attention.output.dense.bias`, [H]), [H]);
+      const attendedOnly = p.layerNorm(g.op('Add', [bias, hidden]), `${pre}.attention.output.LayerNorm`);
+      const innerOnly = p.gelu(p.dense(attendedOnly, `${pre}.intermediate.dense`, I, H));
+      hidden = p.layerNorm(g.op('Add', [p.dense(innerOnly, `${pre}.output.dense`, H, I), attendedOnly]), `${pre}.output.LayerNorm`, `hidden_states.${l + 1}`);
+      g.output(`hidden_states.${l + 1}`, FLOAT, ['batch', 'seq', H]);
+      continue;
+    }
+    const headShape = g.constI([0, 0, n, d]);
+    const mergedShape = g.constI([0, 0, n * d]);
     // Self-attention.
     const split = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, headShape])], { perm });
     // (One fused Q/K/V product was tried: slower under onnxruntime 1.30 on CPU, so three.)
-    const q = split(p.dense(hidden, `${pre}.attention.self.query`, H, H), [0, 2, 1, 3]);
-    const kT = split(p.dense(hidden, `${pre}.attention.self.key`, H, H), [0, 2, 3, 1]);
-    const v = split(p.dense(hidden, `${pre}.attention.self.value`, H, H), [0, 2, 1, 3]);
+    const q = split(p.dense(hidden, `${pre}.attention.self.query`, n * d, H), [0, 2, 1, 3]);
+    const kT = split(p.dense(hidden, `${pre}.attention.self.key`, n * d, H), [0, 2, 3, 1]);
+    const v = split(p.dense(hidden, `${pre}.attention.self.value`, n * d, H), [0, 2, 1, 3]);
     const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), g.constF([1 / Math.sqrt(d)])]), mask]);
     const probs = g.op('Softmax', [scores], { axis: -1 });
-    const layerMask = g.op('Reshape', [g.op('Gather', [headMask, g.constI([l], [])], { axis: 0 }), g.constI([1, heads, 1, 1])]);
+    const layerRow = g.op('Gather', [headMask, g.constI([l], [])], { axis: 0 });
+    const layerMask = g.op('Reshape', [n === heads ? layerRow : g.op('Gather', [layerRow, g.constI([...kept])], { axis: 0 }), g.constI([1, n, 1, 1])]);
     const masked = g.op('Mul', [probs, layerMask], {}, `attentions.${l}`);
-    g.output(`attentions.${l}`, FLOAT, ['batch', heads, 'seq', 'seq']);
+    g.output(`attentions.${l}`, FLOAT, ['batch', n, 'seq', 'seq']);
     const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [masked, v])], { perm: [0, 2, 1, 3] }), mergedShape]);
     // Attention output: dense, residual, LayerNorm.
-    const attended = p.layerNorm(g.op('Add', [p.dense(context, `${pre}.attention.output.dense`, H, H), hidden]), `${pre}.attention.output.LayerNorm`);
+    const attended = p.layerNorm(g.op('Add', [p.dense(context, `${pre}.attention.output.dense`, H, n * d), hidden]), `${pre}.attention.output.LayerNorm`);
     // Intermediate (GELU) and output: dense, residual, LayerNorm.
     const inner = p.gelu(p.dense(attended, `${pre}.intermediate.dense`, I, H));
     hidden = p.layerNorm(g.op('Add', [p.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, `hidden_states.${l + 1}`);

@@ -104,6 +104,11 @@ export interface OutputFilter {
   attentions?: number[];
   /** Return MLM logits (needs an MLM head). */
   mlmLogits?: boolean;
+  /**
+   * Only at these flat positions (b · seqLen + t): mlmLogits is then [positions, vocab], in
+   * this order. A masked-LM loss needs a few rows of a [B, T, vocab] array.
+   */
+  mlmPositions?: Int32Array;
 }
 
 export interface ForwardOutput {
@@ -111,7 +116,7 @@ export interface ForwardOutput {
   hiddenStates: (ArrayTensor | undefined)[];
   /** Indexed by layer 0..L-1 (layer N is index N-1); each [B,heads,T,T]. */
   attentions: (ArrayTensor | undefined)[];
-  /** [B,T,vocab] when asked for. */
+  /** [B,T,vocab] when asked for; [positions, vocab] with OutputFilter.mlmPositions. */
   mlmLogits?: ArrayTensor;
 }
 

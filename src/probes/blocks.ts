@@ -151,7 +151,7 @@ function l1Loss(g: Graph, pred: Value, inp: StructuralInputs, axes: number[]): V
 /**
  * Hewitt & Manning's distance probe loss (structural-probes probe.py TwoWordPSDProbe, loss.py
  * L1DistanceLoss) with the squared distances in Gram form ‖Bhᵢ‖² + ‖Bhⱼ‖² − 2 (Bhᵢ)·(Bhⱼ),
- * as structural-onnx.ts computes them. proj [H, rank] (the reference's `proj`, B = projᵀ).
+ * as the hand-derived structural-onnx.ts did before issue 9. proj [H, rank] (the reference's `proj`, B = projᵀ).
  */
 export function structuralDistanceLoss(g: Graph, proj: Value, inp: StructuralInputs): Value {
   const t = structuralProjections(g, proj, inp);

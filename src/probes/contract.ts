@@ -10,7 +10,7 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import type { BertConfig } from '../model/types.js';
+import type { BertConfig, LoadedModel, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
 
@@ -72,6 +72,8 @@ export interface RunnerOptions {
   limit?: number;
   /** Also probe the random-init control of the same shape. */
   control?: 'random';
+  /** Units trained at once (default: cores / the family's probes per unit). */
+  jobs?: number;
   /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
   activations?: string[];
   // output
@@ -85,13 +87,20 @@ export interface RunnerOptions {
 export interface UnitContext<O> {
   opts: O;
   unit: Unit;
-  /** `label` is what rows and records carry (random-init controls are labelled as such). */
-  model: { label: string; id: string; randomInit: boolean };
+  /**
+   * `label` is what rows and records carry (random-init controls are labelled as such);
+   * `tokenizer` is the model's, for families that need the word pieces (heads: the [CLS], [SEP]
+   * and punctuation pieces, word spans); `loaded` the model itself (layers: the word-piece
+   * embeddings of Tenney's lexical layer 0).
+   */
+  model: { label: string; id: string; randomInit: boolean; tokenizer: Tokenizer; loaded?: LoadedModel };
   splits: Record<SplitName, SplitData>;
   /** The probe seed of this repetition: opts.seed + seedIndex. */
   seed: number;
   /** 0..K−1 under --seeds K. */
   seedIndex: number;
+  /** onnxruntime intra-op threads each of this unit's probes should use (the runner trains several units at once). */
+  threads: number;
   ui: Ui;
 }
 
@@ -129,6 +138,14 @@ export interface ProbeFamily<O extends RunnerOptions> {
   /** Columns of the compact table in the report and on a TTY (default: the summary's scalars). */
   table?(seeds: number): readonly string[];
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
+  /**
+   * Probes a unit trains at once (structural --probe both: 2). Declaring it lets the runner train
+   * units in parallel (cores / probesPerUnit at once, one onnxruntime thread per probe); without
+   * it units run one at a time (with all threads) unless --jobs says otherwise.
+   */
+  probesPerUnit?(opts: O): number;
+  /** Called once when the run ends (e.g. to release compiled probes). */
+  dispose?(): Promise<void>;
   /** Probe settings for manifest.json. */
   describe?(opts: O, config: BertConfig): Record<string, unknown>;
 }

@@ -50,6 +50,8 @@ export interface CompileOptions {
   device?: 'cpu' | 'cuda';
   /** Threads for onnxruntime's intra-op pool (default: the machine's parallelism). */
   threads?: number;
+  /** Let onnxruntime's idle threads busy-wait (default false). */
+  spinning?: boolean;
 }
 
 /** A probe compiled to its three graphs (train: loss and gradients; eval: loss; predict). */
@@ -118,7 +120,7 @@ export async function compileProbe(def: ProbeDefinition, opts: CompileOptions = 
     if (unknown.length) throw new Error(`probe '${def.name}': dropout mask '${m.name}' has dims [${m.shape.join(', ')}]; ${unknown.join(', ')} is not a dim of any probe input, so the trainer cannot size the mask (apply dropout to a value whose dims the inputs name)`);
   }
   const ev = buildProbeGraph(def, 'eval');
-  const session = (bytes: Uint8Array) => GraphSession.create(bytes, { device: opts.device, threads: opts.threads });
+  const session = (bytes: Uint8Array) => GraphSession.create(bytes, { device: opts.device, threads: opts.threads, spinning: opts.spinning });
   const [t, l, p] = await Promise.all([
     session(train.g.toOnnx(trainOut, `${def.name}_train`)),
     session(ev.g.toOnnx({ loss: ev.loss }, `${def.name}_loss`)),

@@ -17,12 +17,13 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
 import { extractActivations } from '../extract/pipeline.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import { openStore, type ActivationStore } from '../extract/store.js';
+import { openActivations } from '../extract/sources/open.js';
 import { createEngine } from '../model/engine.js';
 import { loadModel, peekConfig } from '../model/load.js';
 import { isOffline } from '../model/resolve.js';
@@ -108,51 +109,6 @@ export function modelLabel(m: LoadedModel): string {
   return m.source.randomInit ? (m.source.id.startsWith('random-init') ? m.source.id : `random-init(${m.source.id})`) : m.source.id;
 }
 
-/**
- * Our store as an ActivationSource. TEMPORARY until the `store` engineer's positional
- * `readWords` lands on ActivationStore: one whole layer is read and kept (the last one asked).
- */
-function storeSource(store: ActivationStore): ActivationSource {
-  let cached: { layer: number; vectors: Float32Array; offsets: Int32Array } | null = null;
-  const H = store.hiddenSize;
-  return {
-    numSentences: store.numSentences,
-    hiddenSize: H,
-    numHeads: store.numHeads,
-    layers: store.layers,
-    attentionLayers: store.attentionLayers,
-    rawAttentionLayers: store.rawAttentionLayers,
-    wordCounts: store.wordCounts,
-    hasPieces: false,
-    description: { kind: 'store', dirs: store.dirs },
-    async readWords(layer, sentences) {
-      if (!cached || cached.layer !== layer) {
-        cached = null;
-        const r = await store.readLayer(layer);
-        cached = { layer, vectors: r.vectors, offsets: r.sentenceOffsets };
-      }
-      const { vectors, offsets } = cached;
-      let total = 0;
-      for (const s of sentences) total += store.wordCounts[s]!;
-      const out = new Float32Array(total * H);
-      let at = 0;
-      for (const s of sentences) {
-        const part = vectors.subarray(offsets[s]! * H, offsets[s + 1]! * H);
-        out.set(part, at);
-        at += part.length;
-      }
-      return out;
-    },
-    readPieces: () => Promise.reject(new Error('piece-level reads need the store engineer\'s ActivationSource')),
-    readAttention: (layer, sentence) => store.readAttention(layer, sentence),
-    readRawAttention: (layer, sentence) => store.readRawAttention(layer, sentence),
-    hasAttention: (sentence) => store.hasAttention(sentence),
-    close: async () => {
-      cached = null;
-    },
-  };
-}
-
 /** `--activations`: `SPLIT=DIR` items (a split may name several --shard stores). */
 function activationDirs(items: readonly string[]): Record<SplitName, string[]> {
   const out: Record<SplitName, string[]> = { train: [], dev: [], test: [] };
@@ -167,16 +123,12 @@ function activationDirs(items: readonly string[]): Record<SplitName, string[]> {
   return out;
 }
 
-function checkSource(source: ActivationSource, split: SplitName, sentences: readonly Sentence[], request: ActivationRequest, where: string): void {
-  const fail = (expected: string, found: string) => {
-    throw new InputError(`--activations ${split}: the activations do not fit the corpus`, { file: where, expected, found, fix: 'extract the activations from the same corpus, split, --limit and layers' });
-  };
-  if (source.numSentences !== sentences.length) fail(`${sentences.length} sentences (the ${split} split as selected)`, `${source.numSentences}`);
-  sentences.forEach((s, i) => {
-    if (source.wordCounts[i] !== s.words.length) fail(`sentence ${i} (${s.id}) with ${s.words.length} words`, `${source.wordCounts[i]} vectors`);
-  });
+/** The hidden states a family asks for are all in the given activations, or exit 2. */
+function checkLayers(source: ActivationSource, split: SplitName, request: ActivationRequest, where: string): void {
   const missing = request.layers.filter((l) => !source.layers.includes(l));
-  if (missing.length) fail(`hidden states ${request.layers.join(', ')}`, `no layer ${missing.join(', ')} (it has ${source.layers.join(', ')})`);
+  if (missing.length) {
+    throw new InputError(`--activations ${split}: no ${missing.map((l) => `layer.${l}`).join(', ')}`, { file: where, expected: `hidden states ${request.layers.join(', ')}`, found: `layers ${source.layers.join(', ') || 'none'}`, fix: 'extract those layers too, or pass --layers with the ones the activations have' });
+  }
 }
 
 /** Mean and sample standard deviation (n − 1); sd is null for one value. */
@@ -265,6 +217,32 @@ class ProbeSaver {
   }
 }
 
+/**
+ * Units at once and onnxruntime threads per probe: by default as many probes in flight as cores
+ * (`probesPerUnit` each), one thread each; `--jobs N` sets the units, the threads then share the
+ * cores.
+ */
+export function parallelism(probesPerUnit: number, jobs?: number, cores = availableParallelism()): { jobs: number; threads: number } {
+  const j = jobs ?? Math.max(1, Math.floor(cores / Math.max(1, probesPerUnit)));
+  return { jobs: j, threads: Math.max(1, Math.floor(cores / (j * Math.max(1, probesPerUnit)))) };
+}
+
+/** At most `n` of the functions given run at once, started in call order. */
+export function limiter(n: number): <T>(f: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(f: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((go) => waiting.push(go));
+    running++;
+    try {
+      return await f();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 /** Run a probe family end to end (see the file comment). */
 export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, opts: O, ui: Ui): Promise<void> {
   const offline = isOffline(opts);
@@ -328,6 +306,10 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     activations: opts.activations ? { given: opts.activations } : { request },
   });
 
+  // Families opt in to parallel units by declaring probesPerUnit (a family that runs the model
+  // inside a unit keeps one unit at a time unless --jobs says otherwise).
+  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : parallelism(availableParallelism(), opts.jobs);
+  rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, onnxruntimeThreadsPerProbe: plan.threads, cores: availableParallelism() } });
   const metrics = family.metrics ?? [];
   const columns = resultColumns(family.columns, metrics, seeds);
   const descriptions: Record<string, string> = { ...family.columnDescriptions };
@@ -348,48 +330,64 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const out = {} as Record<SplitName, ActivationSource>;
       if (given) {
         for (const k of SPLITS) {
-          const src = storeSource(openStore(given[k]));
-          checkSource(src, k, sentences[k], request, given[k].join(', '));
-          out[k] = src;
+          out[k] = await openActivations(given[k], corpora[k]);
+          checkLayers(out[k], k, request, given[k].join(', '));
         }
         return out;
       }
       const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
       rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
       try {
-        for (const k of SPLITS) out[k] = storeSource(await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui }));
+        for (const k of SPLITS) out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui });
       } finally {
         await engine.dispose();
       }
       return out;
     });
     const splits = Object.fromEntries(SPLITS.map((k) => [k, { name: k, sentences: sentences[k], activations: sources[k] } satisfies SplitData])) as Record<SplitName, SplitData>;
+    const described = Object.fromEntries(SPLITS.map((k) => [k, sources[k].description]));
+    rs.setManifest(m === model ? { activations: { sources: described } } : { control: { activations: described } });
     if (!baselineDone) {
-      const b = await rs.stage('baseline', () => family.baseline!({ opts, splits, seed: opts.seed, seedIndex: 0, ui }));
+      const b = await rs.stage('baseline', () => family.baseline!({ opts, splits, seed: opts.seed, seedIndex: 0, threads: plan.threads, ui }));
       rows.unshift(...b.rows);
       records.unshift(...b.records);
       baselineDone = true;
     }
 
     // 4. Units × seeds.
+    const limit = limiter(plan.jobs);
     const bar = ui.bar(label, units.length * seeds, `{bar} {value}/{total} ${seeds > 1 ? 'unit × seed runs' : 'units trained'} | ETA {eta_formatted}`);
-    for (const unit of units) {
-      const perSeed: Record<string, unknown>[][] = [];
-      for (let k = 0; k < seeds; k++) {
-        const seed = opts.seed + k;
-        const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit }, splits, seed, seedIndex: k, ui };
-        const r = await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx));
-        perSeed.push(r.rows);
+    // Units train `jobs` at a time (issue 9 item 7: several probes in flight, onnxruntime's
+    // threads split between them, beat one at a time with all threads; bench
+    // structural-concurrency); rows, records and saved params are flushed in unit order.
+    const outcomes = units.map((unit) =>
+      limit(async () => {
+        const perSeed: UnitResult[] = [];
+        for (let k = 0; k < seeds; k++) {
+          const seed = opts.seed + k;
+          const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits, seed, seedIndex: k, threads: plan.threads, ui };
+          perSeed.push(await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx)));
+          bar.increment(1);
+        }
+        return perSeed;
+      }),
+    );
+    for (const o of outcomes) o.catch(() => {}); // surfaced in order below
+    for (let u = 0; u < units.length; u++) {
+      const perSeed = await outcomes[u]!;
+      perSeed.forEach((r, k) => {
         // Predictions of the first seed only: one record per (model, unit, sentence).
         if (k === 0) records.push(...r.records);
-        if (r.params) saver.save(label, unit, seed, seeds, r.params, r.training);
-        bar.increment(1);
-      }
-      rows.push(...(seeds > 1 ? aggregateSeeds(perSeed, metrics) : perSeed[0]!));
+        if (r.params) saver.save(label, units[u]!, opts.seed + k, seeds, r.params, r.training);
+      });
+      rows.push(...(seeds > 1 ? aggregateSeeds(perSeed.map((r) => r.rows), metrics) : perSeed[0]!.rows));
       rs.writeRows(rows as never, columns, descriptions);
     }
     bar.stop();
+    for (const k of SPLITS) await sources[k].close();
   }
+
+  await family.dispose?.();
 
   // 5. Results.
   if (saver.count) rs.setManifest({ probes: { index: 'probes/index.json', files: saver.count } });

@@ -8,18 +8,13 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { BertConfig } from '../model/types.js';
-import { selectTfjsBackend } from '../model/tfjs-backend.js';
 import type { ResultSet } from '../results/resultset.js';
 import { dependencyArcs, lineOverLayers } from '../results/figures.js';
-import { RuntimeFailure } from '../util/errors.js';
 import { layerName, parseLayerSpec } from '../util/names.js';
-import type { Ui } from '../util/ui.js';
-import type { ProbeFamily, RunnerOptions, SplitData, Unit, UnitContext, UnitResult } from './contract.js';
+import type { ProbeFamily, RunnerOptions, Unit, UnitContext, UnitResult } from './contract.js';
 import { goldSentence, predictionRecords, scoreSplit, type GoldSentence, type PredictionRecord, type StructuralScores } from './structural-eval.js';
-import { fitStructuralProbe, type ProbeExample, type StructuralKind } from './structural.js';
-import { ONNX_PROBE_BACKEND, structuralOnnxAvailable } from './structural-onnx.js';
-import type { Tf } from './trainer.js';
-import { chainDepths, chainDistances, treeDepths, treeDistances, treeProblem } from './trees.js';
+import { disposeCompiledStructural, fitStructural, predictStructural, type StructuralKind } from './structural-train.js';
+import { chainDepths, chainDistances, treeProblem } from './trees.js';
 
 export interface StructuralOptions extends RunnerOptions {
   layers: string;
@@ -78,33 +73,6 @@ function goldOf(sentences: readonly Sentence[]): GoldSentence[] {
 
 const rankWarned = new WeakSet<object>();
 
-let tfRuntime: Promise<{ tf: Tf; label: string }> | null = null;
-function runtime(opts: RunnerOptions, ui: Ui): Promise<{ tf: Tf; label: string }> {
-  tfRuntime ??= selectTfjsBackend(opts.engine === 'tfjs' || opts.backend ? opts.backend : undefined, ui);
-  return tfRuntime;
-}
-
-/** Word vectors of every sentence of a split at one layer, and each sentence's slice. */
-async function splitVectors(split: SplitData, layer: number): Promise<{ vectors: Float32Array; offsets: Int32Array }> {
-  const n = split.sentences.length;
-  const offsets = new Int32Array(n + 1);
-  for (let s = 0; s < n; s++) offsets[s + 1] = offsets[s]! + split.activations.wordCounts[s]!;
-  const vectors = await split.activations.readWords(layer, Array.from({ length: n }, (_, i) => i));
-  return { vectors, offsets };
-}
-
-function examples(sentences: readonly Sentence[], v: { vectors: Float32Array; offsets: Int32Array }, hidden: number, kind: StructuralKind | null): ProbeExample[] {
-  return sentences.map((s, k) => {
-    const n = s.words.length;
-    const [a, b] = [v.offsets[k]!, v.offsets[k + 1]!];
-    if (b - a !== n) throw new RuntimeFailure(`activations and corpus disagree on sentence ${k} (${s.id}): ${b - a} vectors for ${n} words`);
-    const ex: ProbeExample = { n, vectors: v.vectors.subarray(a * hidden, b * hidden) };
-    if (kind === 'distance') ex.distances = treeDistances(s.heads!);
-    if (kind === 'depth') ex.depths = treeDepths(s.heads!);
-    return ex;
-  });
-}
-
 function fillScores(rows: ResultRow[], scores: StructuralScores): void {
   for (const row of rows) {
     if (row.probe === 'distance') {
@@ -123,45 +91,48 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
   const layer = unit.layers[0]!;
   const kinds = structuralKinds(opts);
   const hidden = splits.train.activations.hiddenSize;
-  const { tf } = await runtime(opts, ui);
+  const rank = opts.rank ?? hidden;
   if (opts.rank !== undefined && opts.rank > hidden && !rankWarned.has(opts)) {
     rankWarned.add(opts);
     ui.warn(`--rank ${opts.rank} is above the hidden size ${hidden}: the extra rows add nothing`);
   }
-  const [tr, dv, te] = await Promise.all([splitVectors(splits.train, layer), splitVectors(splits.dev, layer), splitVectors(splits.test, layer)]);
   const gold = goldOf(splits.test.sentences);
-  const testEx = examples(splits.test.sentences, te, hidden, null);
+  const device = opts.device;
+  const fits = await Promise.all(
+    kinds.map((kind) =>
+      fitStructural({
+        kind,
+        layer,
+        train: splits.train,
+        dev: splits.dev,
+        hidden,
+        rank,
+        seed: ctx.seed,
+        maxEpochs: opts.maxEpochs,
+        batchSize: BATCH_SENTENCES,
+        device,
+        threads: ctx.threads,
+        onEpoch: (e) => ui.debug(`${ctx.model.label} ${unit.label} ${kind}: epoch ${e.epoch + 1} train ${e.trainLoss.toFixed(4)} dev ${e.devLoss.toFixed(4)} lr ${e.learningRate}`),
+      }),
+    ),
+  );
   const rows: ResultRow[] = [];
-  const distances: Float64Array[] = [];
-  const depths: Float64Array[] = [];
+  const predicted: Partial<Record<StructuralKind, Float64Array[]>> = {};
   const params: NonNullable<UnitResult['params']> = { names: [], shapes: [], values: [] };
   const training: Record<string, unknown> = {};
-  for (const kind of kinds) {
+  for (const fit of fits) {
     const t0 = performance.now();
-    const fit = fitStructuralProbe(tf, examples(splits.train.sentences, tr, hidden, kind), examples(splits.dev.sentences, dv, hidden, kind), {
-      kind,
-      hiddenSize: hidden,
-      ...(opts.rank !== undefined ? { rank: opts.rank } : {}),
-      seed: ctx.seed,
-      maxEpochs: opts.maxEpochs,
-      batchSize: BATCH_SENTENCES,
-      onEpoch: (e) => ui.debug(`${ctx.model.label} ${unit.label} ${kind}: epoch ${e.epoch + 1} train ${e.trainLoss.toFixed(4)} dev ${e.devLoss.toFixed(4)} lr ${e.learningRate}`),
-    });
-    try {
-      for (const ex of testEx) (kind === 'distance' ? distances : depths).push(kind === 'distance' ? fit.probe.distances(ex.vectors, ex.n) : fit.probe.depths(ex.vectors, ex.n));
-      params.names.push(`${kind}.proj`);
-      params.shapes.push([hidden, fit.probe.rank]);
-      params.values.push(Float32Array.from(fit.probe.proj.dataSync() as Float32Array));
-    } finally {
-      fit.probe.dispose();
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    training[kind] = { epochs: fit.epochs, bestEpoch: fit.bestEpoch, bestDevLoss: fit.bestDevLoss, history: fit.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, devLoss: h.devLoss, learningRate: h.learningRate })) };
-    rows.push({ model: ctx.model.label, layer: unit.label, probe: kind, uuas: null, dspr: null, root_acc: null, nspr: null, sentences: gold.length, epochs: fit.epochs, best_dev_loss: fit.bestDevLoss, seconds: Math.round(seconds * 1000) / 1000 });
+    predicted[fit.kind] = await predictStructural(fit.kind, fit.proj, splits.test, layer, hidden, rank, BATCH_SENTENCES, device, ctx.threads);
+    const seconds = fit.seconds + (performance.now() - t0) / 1000;
+    params.names.push(`${fit.kind}.proj`);
+    params.shapes.push([hidden, rank]);
+    params.values.push(fit.proj);
+    training[fit.kind] = { epochs: fit.epochs, bestEpoch: fit.bestEpoch, bestDevLoss: fit.bestDevLoss, history: fit.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, devLoss: h.devLoss, learningRate: h.learningRate })) };
+    rows.push({ model: ctx.model.label, layer: unit.label, probe: fit.kind, uuas: null, dspr: null, root_acc: null, nspr: null, sentences: gold.length, epochs: fit.epochs, best_dev_loss: fit.bestDevLoss, seconds: Math.round(seconds * 1000) / 1000 });
     // On a TTY the progress bar shows this; elsewhere (logs, CI) one line per probe.
-    (ui.tty ? ui.debug : ui.info).call(ui, `${ctx.model.label} ${unit.label} ${kind} probe: ${fit.epochs} epochs, dev loss ${fit.bestDevLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
+    (ui.tty ? ui.debug : ui.info).call(ui, `${ctx.model.label} ${unit.label} ${fit.kind} probe: ${fit.epochs} epochs, dev loss ${fit.bestDevLoss.toFixed(4)} (${seconds.toFixed(1)} s)`);
   }
-  const { scores, predictions } = scoreSplit(gold, distances.length ? distances : undefined, depths.length ? depths : undefined);
+  const { scores, predictions } = scoreSplit(gold, predicted.distance, predicted.depth);
   fillScores(rows, scores);
   return { rows, records: predictionRecords(ctx.model.label, unit.label, gold, predictions, Boolean(opts.saveDistances)) as unknown as Record<string, unknown>[], params, training };
 }
@@ -268,13 +239,16 @@ export const structuralFamily: ProbeFamily<StructuralOptions> = {
   summarize: (rows, opts, run) => summarize(rows, run.model, run.data, structuralKinds(opts)),
   table: (seeds) => ['model', 'layer', 'probe', 'uuas', ...(seeds > 1 ? ['uuas_sd'] : []), 'dspr', 'root_acc', ...(seeds > 1 ? ['root_acc_sd'] : []), 'nspr', 'epochs'],
   figures: (rs, rows, records, opts) => addFigures(rs, rows, records as unknown as PredictionRecord[], structuralKinds(opts)),
+  probesPerUnit: (opts) => structuralKinds(opts).length,
+  dispose: disposeCompiledStructural,
   describe: (opts, config) => ({
     kinds: structuralKinds(opts),
     layers: structuralLayers(opts.layers, config).map(layerName),
     rank: opts.rank ?? config.hiddenSize,
     maxEpochs: opts.maxEpochs,
     batchSentences: BATCH_SENTENCES,
-    backend: structuralOnnxAvailable() ? ONNX_PROBE_BACKEND : 'tfjs',
+    backend: `onnxruntime-${opts.device}`,
+    trainer: 'src/probes/trainer.ts trainProbe (Adam, PyTorch rule) on graphs derived from src/probes/blocks.ts structural L1 losses',
     params: 'per unit: <kind>.proj [hidden, rank] (B = projᵀ; distance ‖B(h_i−h_j)‖², depth ‖Bh_i‖²)',
   }),
 };

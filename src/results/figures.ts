@@ -124,6 +124,48 @@ export function lineOverLayers(o: LineOverLayersOptions): Figure {
   );
 }
 
+export interface LineWithBandOptions {
+  /** Points of each line: x, y and the series it belongs to. */
+  lines: readonly { series: string; x: number; y: number }[];
+  /** Shaded ranges [lo, hi] over x, one per series (e.g. the min-max of several random runs). */
+  bands?: readonly { series: string; x: number; lo: number; hi: number }[];
+  /** A horizontal reference line (e.g. the unpruned model's score). */
+  rule?: { y: number; label: string };
+  title?: string;
+  xTitle?: string;
+  yTitle?: string;
+  xFormat?: string;
+  width?: number;
+  height?: number;
+}
+
+/**
+ * Lines over a numeric x with shaded ranges beside them: a pruning curve (metric against
+ * fraction of heads pruned) with the random-order mean and its range (Michel et al. 2019 Fig. 3).
+ */
+export function lineWithBand(o: LineWithBandOptions): Figure {
+  const lines = o.lines.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const bands = (o.bands ?? []).filter((b) => Number.isFinite(b.x) && Number.isFinite(b.lo) && Number.isFinite(b.hi));
+  const x = { field: 'x', type: 'quantitative', title: o.xTitle ?? 'x', ...(o.xFormat ? { axis: { format: o.xFormat } } : {}), scale: { nice: false } };
+  const color = { field: 'series', type: 'nominal', title: 'series' };
+  const layer: unknown[] = [];
+  if (bands.length) layer.push({ data: { values: bands }, mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });
+  layer.push({
+    data: { values: lines },
+    mark: { type: 'line', point: true, strokeWidth: 2 },
+    encoding: {
+      x,
+      y: { field: 'y', type: 'quantitative', title: o.yTitle ?? 'y', scale: { zero: false } },
+      color,
+      tooltip: [{ field: 'series', type: 'nominal' }, { field: 'x', type: 'quantitative', format: '.3f' }, { field: 'y', type: 'quantitative', format: '.4f' }],
+    },
+  });
+  if (o.rule && Number.isFinite(o.rule.y)) {
+    layer.push({ data: { values: [{ y: o.rule.y, label: o.rule.label }] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'y', type: 'quantitative' } } });
+  }
+  return vl(base(o.title, { width: o.width ?? 460, height: o.height ?? 280, layer }));
+}
+
 export interface HeatmapOptions {
   /** values[row][col], e.g. [layer][head]; null leaves a cell empty. */
   values: readonly (readonly (number | null)[])[];

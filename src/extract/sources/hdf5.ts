@@ -24,6 +24,11 @@ export interface Hdf5Options {
    * tokenizer.encodeWords, i.e. BERT's basic tokenization then WordPiece, as `bert-probe extract`).
    */
   alignment?: 'structural-probes' | 'tokenizer';
+  /**
+   * The corpus is the first sentences of what the features cover (`--limit`): more sentences in
+   * the features are allowed, and only the corpus's are checked and read.
+   */
+  allowLonger?: boolean;
 }
 
 type H5 = typeof import('h5wasm/node');
@@ -95,7 +100,7 @@ export class Hdf5Source implements ActivationSource {
     // allennlp's `elmo` command adds a `sentence_to_index` dataset; structural-probes reads only numeric keys.
     const ignored = keys.filter((k) => !/^\d+$/.test(k));
     const fix = `write one dataset per sentence of ${corpus.id}, named 0..${N - 1} in corpus order (structural-probes' layout)`;
-    if (numeric.length !== N) {
+    if (numeric.length !== N && !(opts.allowLonger && numeric.length > N)) {
       throw new InputError(`hdf5 file holds ${numeric.length} sentences; the corpus ${corpus.id} has ${N}`, { file: path, expected: `${N} datasets named 0..${N - 1}`, found: `${numeric.length} numbered datasets${ignored.length ? ` (and ${ignored.slice(0, 3).join(', ')})` : ''}`, fix });
     }
     const shapes: number[][] = [];

@@ -28,15 +28,15 @@ export async function openActivations(path: string | readonly string[], corpus: 
     return Hdf5Source.open(files[0]!, corpus, opts);
   }
   const store = openStore(paths);
-  checkCounts(store.wordCounts, corpus, paths.join(', '), 'the activation store');
+  checkCounts(store.wordCounts, corpus, paths.join(', '), 'the activation store', opts.allowLonger);
   store.checkShapes();
   return store;
 }
 
 /** Sentence count and every sentence's word count equal the corpus's, or exit 2 naming the first difference. */
-export function checkCounts(wordCounts: readonly number[], corpus: Corpus, file: string, what: string): void {
+export function checkCounts(wordCounts: readonly number[], corpus: Corpus, file: string, what: string, allowLonger = false): void {
   const N = corpus.sentences.length;
-  if (wordCounts.length !== N) {
+  if (wordCounts.length !== N && !(allowLonger && wordCounts.length > N)) {
     throw new InputError(`${what} holds ${wordCounts.length} sentences; the corpus ${corpus.id} has ${N}`, { file, expected: `${N} sentences (${corpus.id}, in corpus order)`, found: `${wordCounts.length}`, fix: 'point --activations at features of this corpus split (the same sentences, in the same order, without --limit unless the features were made with it)' });
   }
   for (let s = 0; s < N; s++) {

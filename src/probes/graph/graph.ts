@@ -11,7 +11,8 @@
  * Gather gradient scatters into, a Reshape back, a Slice's padding), it reads it with Shape.
  *
  * Gradient rules (∂ = upstream gradient ḡ, y = the op's output):
- *   matmul  ∂a = ḡ·bᵀ, ∂b = aᵀ·ḡ (batch axes summed back)      add/sub  ±ḡ      mul  ḡ·b, ḡ·a
+ *   matmul  ∂a = ḡ·bᵀ, ∂b = aᵀ·ḡ (batch axes summed back); a·aᵀ: ∂a = (ḡ + ḡᵀ)·a
+ *   add/sub ±ḡ      mul  ḡ·b, ḡ·a (x·x: 2ḡ·x)
  *   div     ḡ/b, −ḡ·y/b           neg −ḡ    abs ḡ·sign(x)    sign 0    pow ḡ·e·x^(e−1)
  *   sqrt    ḡ/(2y)    exp ḡ·y    log ḡ/x    relu ḡ·sign(y)   tanh ḡ·(1−y²)   sigmoid ḡ·y·(1−y)
  *   erf     ḡ·2/√π·exp(−x²)       softmax y·(ḡ − Σ ḡ·y)       logSoftmax ḡ − softmax(x)·Σ ḡ
@@ -36,6 +37,10 @@ interface Val extends Value {
   readonly inputs: readonly Val[];
   /** Gradients for each input (null: none, or not differentiable) given ḡ. */
   readonly backward?: (gy: Val) => (Val | null)[];
+  /** Set on an Expand a gradient rule made: the smaller value it broadcasts. */
+  broadcastOf?: Val;
+  /** Set on a transpose that swaps the last two axes: its input. */
+  swapOf?: Val;
 }
 
 interface NodeRec {
@@ -241,7 +246,17 @@ export class AutodiffGraph implements Graph {
 
   /** v broadcast to `like`'s shape. */
   private expandLike(v: Val, like: Val): Val {
-    return this.make(this.raw('Expand', [v.name, this.shapeTensor(like.shape)]), like.shape, v.type);
+    const e = this.make(this.raw('Expand', [v.name, this.shapeTensor(like.shape)]), like.shape, v.type);
+    e.broadcastOf = v;
+    return e;
+  }
+
+  /** An expanded operand replaced by what it expands, where the op's broadcasting gives the same result. */
+  private unexpanded(v: Val, other: Val, shape: readonly Dim[]): Val {
+    const src = v.broadcastOf;
+    if (!src) return v;
+    const b = broadcastShapes(src.shape, other.shape);
+    return b.length === shape.length && b.every((d, i) => d === shape[i]) ? src : v;
   }
 
   private zerosLike(like: Val): Val {
@@ -275,6 +290,10 @@ export class AutodiffGraph implements Graph {
     const [k2, n] = bv.shape.slice(-2);
     if (typeof k1 === 'number' && typeof k2 === 'number' && k1 !== k2) throw new Error(`matmul: inner dims differ, ${shapeText(av.shape)} · ${shapeText(bv.shape)}`);
     const shape = [...broadcastShapes(av.shape.slice(0, -2), bv.shape.slice(0, -2)), m!, n!];
+    if (bv.swapOf === av) {
+      // A Gram matrix a·aᵀ: ∂a = (ḡ + ḡᵀ)·a, one product instead of two and a transpose back.
+      return this.node('MatMul', [av, bv], {}, shape, 'float', (gy) => [this.matmul(this.add(gy, this.swapLast(gy)), av) as Val, null]);
+    }
     return this.node('MatMul', [av, bv], {}, shape, 'float', (gy) => {
       const ga = this.reduceTo(this.matmul(gy, this.swapLast(bv)) as Val, av.shape);
       let gb: Val;
@@ -290,9 +309,12 @@ export class AutodiffGraph implements Graph {
   // ---- element-wise ----
 
   private binary(op: 'Add' | 'Sub' | 'Mul' | 'Div', a: Value, b: Value, rule: (gy: Val, a: Val, b: Val, y: Val) => [Val | null, Val | null]): Val {
-    const av = this.float(a, op);
-    const bv = this.float(b, op);
-    const shape = broadcastShapes(av.shape, bv.shape);
+    const a0 = this.float(a, op);
+    const b0 = this.float(b, op);
+    const shape = broadcastShapes(a0.shape, b0.shape);
+    // ḡ of a reduction is expanded to the input's shape; an element-wise op broadcasts it for free.
+    const av = this.unexpanded(a0, b0, shape);
+    const bv = this.unexpanded(b0, av, shape);
     const y: Val = this.node(op, [av, bv], {}, shape, 'float', (gy) => {
       const [ga, gb] = rule(gy, av, bv, y);
       return [ga && this.reduceTo(ga, av.shape), gb && this.reduceTo(gb, bv.shape)];
@@ -309,7 +331,11 @@ export class AutodiffGraph implements Graph {
   }
 
   mul(a: Value, b: Value): Value {
-    return this.binary('Mul', a, b, (gy, a, b) => [this.mul(gy, b) as Val, this.mul(gy, a) as Val]);
+    return this.binary('Mul', a, b, (gy, a, b) => {
+      // x·x: one product, 2ḡ·x (ḡ, often broadcast, scaled while small).
+      if (a === b) return [this.mul(this.mul(gy, this.scalar(2)), a) as Val, null];
+      return [this.mul(gy, b) as Val, this.mul(gy, a) as Val];
+    });
   }
 
   div(a: Value, b: Value): Value {
@@ -441,7 +467,10 @@ export class AutodiffGraph implements Graph {
     const xv = this.asVal(x);
     if (perm.length !== xv.shape.length || [...perm].sort().some((p, i) => p !== i)) throw new Error(`transpose: bad permutation [${perm}] for rank ${xv.shape.length}`);
     const inverse = perm.map((_, i) => perm.indexOf(i));
-    return this.node('Transpose', [xv], { perm }, perm.map((p) => xv.shape[p]!), xv.type, (gy) => [this.transpose(gy, inverse) as Val]);
+    const y = this.node('Transpose', [xv], { perm }, perm.map((p) => xv.shape[p]!), xv.type, (gy) => [this.transpose(gy, inverse) as Val]);
+    const r = perm.length;
+    if (r >= 2 && perm.every((p, i) => (i < r - 2 ? p === i : p === (i === r - 1 ? r - 2 : r - 1)))) y.swapOf = xv;
+    return y;
   }
 
   concat(xs: Value[], axis: number): Value {

@@ -4,12 +4,15 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { assertCudaInstalled } from '../../model/onnx-engine.js';
 import type { Feed } from './types.js';
 
 export interface SessionOptions {
   device?: 'cpu' | 'cuda';
   /** Intra-op threads (default: the machine's parallelism). */
   threads?: number;
+  /** Let idle intra-op threads busy-wait for work (default false: see create()). */
+  spinning?: boolean;
 }
 
 function tensorOf(f: Feed): ort.Tensor {
@@ -29,6 +32,7 @@ export class GraphSession {
   ) {}
 
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<GraphSession> {
+    if (opts.device === 'cuda') assertCudaInstalled(ort);
     const session = await ort.InferenceSession.create(model, {
       executionProviders: opts.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
       intraOpNumThreads: opts.threads ?? Math.max(1, availableParallelism()),
@@ -36,6 +40,9 @@ export class GraphSession {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      // Busy-waiting threads burn a shared machine's cores between the many small runs of a
+      // training loop (measured: bench/trainer.ts, PERFORMANCE notes in the bench's header).
+      extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
     });
     return new GraphSession(session, session.inputNames);
   }

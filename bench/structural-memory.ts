@@ -1,0 +1,69 @@
+/**
+ * Peak memory of structural-probe training against corpus size (issue 9 Must show: probe
+ * training on EWT train uses no more peak memory than on the PTB sample, within 15%). For each
+ * corpus, a store of random 768-d vectors with the corpus's real word counts (train and dev,
+ * the sentences the structural family keeps) is written in the store's format, and a child
+ * process trains the distance and depth probes (rank 768) for one epoch on batches streamed from
+ * it (fitStructural: positional readWords per batch), then reports its peak RSS (ru_maxrss).
+ * The ratio EWT / PTB is the figure; the load average is printed beside it.
+ *
+ *   npm run bench structural-memory
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSplits } from '../src/corpus/load.js';
+import type { Sentence } from '../src/corpus/types.js';
+import { openStore } from '../src/extract/store.js';
+import type { SplitData } from '../src/probes/contract.js';
+import { disposeCompiledStructural, fitStructural } from '../src/probes/structural-train.js';
+import { treeProblem } from '../src/probes/trees.js';
+import { writeSyntheticStore } from './store-read.js';
+
+const HIDDEN = 768;
+const SELF = fileURLToPath(import.meta.url);
+
+async function treeSplits(corpus: string): Promise<{ train: Sentence[]; dev: Sentence[] }> {
+  const s = await loadSplits(corpus, { offline: true });
+  const keep = (xs: Sentence[]) => xs.filter((x) => x.heads && !treeProblem(x.heads));
+  return { train: keep(s.train.sentences), dev: keep(s.dev.sentences) };
+}
+
+/** Child: train both probes one epoch on the stores, print {peakRssMiB, seconds} as JSON. */
+async function child(corpus: string, trainDir: string, devDir: string): Promise<void> {
+  const t0 = performance.now();
+  const s = await treeSplits(corpus);
+  const train: SplitData = { name: 'train', sentences: s.train, activations: openStore([trainDir]) };
+  const dev: SplitData = { name: 'dev', sentences: s.dev, activations: openStore([devDir]) };
+  const common = { layer: 0, train, dev, hidden: HIDDEN, rank: HIDDEN, seed: 1, maxEpochs: 1, batchSize: 20 };
+  await Promise.all([fitStructural({ ...common, kind: 'distance' }), fitStructural({ ...common, kind: 'depth' })]);
+  await disposeCompiledStructural();
+  const words = train.activations.wordCounts.reduce((a, b) => a + b, 0);
+  process.stdout.write(JSON.stringify({ corpus, sentences: s.train.length, words, peakRssMiB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000 }) + '\n');
+}
+
+export async function benchStructuralMemory(): Promise<void> {
+  const results: { corpus: string; sentences: number; words: number; peakRssMiB: number; seconds: number }[] = [];
+  console.log(`\nstructural-memory: peak RSS of one epoch of distance + depth probe training (768-d, rank 768) streamed from a store`);
+  for (const corpus of ['ptb', 'ewt']) {
+    const s = await treeSplits(corpus);
+    const dir = mkdtempSync(join(tmpdir(), 'bert-probe-structural-memory-'));
+    try {
+      writeSyntheticStore(join(dir, 'train'), s.train.map((x) => x.words.length), HIDDEN, 1);
+      writeSyntheticStore(join(dir, 'dev'), s.dev.map((x) => x.words.length), HIDDEN, 1);
+      const r = spawnSync(process.execPath, [SELF, 'child', corpus, join(dir, 'train'), join(dir, 'dev')], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new Error(`structural-memory child (${corpus}) failed: ${r.stderr}`);
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      results.push(res);
+      console.log(`  ${corpus.padEnd(4)} train ${String(res.sentences).padStart(6)} sentences ${String(res.words).padStart(7)} words: peak RSS ${res.peakRssMiB.toFixed(0)} MiB, ${res.seconds.toFixed(0)} s; load ${loadavg()[0]!.toFixed(1)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const [ptb, ewt] = results;
+  console.log(`  EWT / PTB peak RSS: ${(ewt!.peakRssMiB / ptb!.peakRssMiB).toFixed(3)} (goal ≤ 1.15) for ${(ewt!.words / ptb!.words).toFixed(1)}× the train words`);
+}
+
+if (process.argv[2] === 'child') await child(process.argv[3]!, process.argv[4]!, process.argv[5]!);
