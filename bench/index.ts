@@ -13,6 +13,7 @@ import { benchTrainer } from './trainer.js';
 import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
+import { benchLayers } from './layers.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -26,6 +27,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['heads', benchHeads],
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
+  ['layers', benchLayers],
 ];
 
 const only = process.argv.slice(2);

@@ -63,10 +63,10 @@ test('layers for ner, srl (two splits in the mirror: train on dev) and deps; F1 
   const dir = tempDir();
   for (const [task, extra] of [['ner', ['--train-split', 'dev', '--eval-split', 'test']], ['srl', ['--train-split', 'dev', '--eval-split', 'test']], ['deps', []]] as [EdgeTask, string[]][]) {
     const out = join(dir, task);
-    const r = runCli(['layers', '--task', task, '--mode', 'single', '--layers', '0,3', ...QUICK, ...extra, '--out', out]);
+    const r = runCli(['layers', '--task', task, '--mode', 'single', '--layers', '0,3', '--control', 'random', ...QUICK, ...extra, '--out', out]);
     assert.equal(r.status, 0, `${task}: ${r.stderr}`);
     const run = readRun(out);
-    assert.equal(run.rows.length, 2, task);
+    assert.equal(run.rows.length, 4, `${task}: two layers × (model, random-init control)`);
     assertRecomputable(task, run.rows, run.records);
     if (task === 'srl') assert.ok(run.records.some((x: { targets: { span2?: number[] }[] }) => x.targets.some((t) => t.span2)), 'two-span targets');
   }

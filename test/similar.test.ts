@@ -96,3 +96,14 @@ test('similar through the CLI: an exact copy of a corpus sentence is its own nea
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /index reused/);
 });
+
+test('similar --data polarity through the mirror: labelled neighbours and purity@k per layer', () => {
+  const out = join(tempDir(), 'pol');
+  const r = runCli(['similar', '--data', 'polarity', '--limit', '400', '--layers', '-2,-1', '--model', join(fixturesDir, 'tiny-bert'), '-k', '5', '--eval-queries', '50', 'a gripping, beautifully acted film', '--out', out, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.deepEqual(Object.keys(summary.purity), ['layer.2', 'layer.3']);
+  const rows = parse(readFileSync(join(out, 'results.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+  assert.equal(rows.length, 10, 'top 5 at two layers');
+  for (const row of rows) assert.ok(row.label === 'pos' || row.label === 'neg', row.label);
+});

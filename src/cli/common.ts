@@ -1,6 +1,7 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { exitCodeOf, InputError } from '../util/errors.js';
 import { DEFAULT_MODEL, isOffline } from '../model/resolve.js';
+import type { RunnerOptions } from '../probes/contract.js';
 import { Ui } from '../util/ui.js';
 
 export { DEFAULT_MODEL, isOffline };
@@ -15,20 +16,11 @@ export interface OutputOptions {
   debug?: boolean;
 }
 
-export interface ModelOptions {
-  /** Undefined when the user did not pass --model (so the default may fall back to random). */
-  model?: string;
-  revision?: string;
-  engine: 'auto' | 'tfjs' | 'onnx';
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
-  device: 'cpu' | 'cuda';
-  batchSize: number;
-  offline?: boolean;
-  /** Seed of every probe-side random choice. */
-  seed: number;
+/** The model options (addModelOptions), as the probe runner's options name them (src/probes/contract.ts). */
+export type ModelOptions = Pick<RunnerOptions, 'model' | 'revision' | 'engine' | 'backend' | 'device' | 'batchSize' | 'offline' | 'seed'> & {
   /** Seed of random-init model weights (random[:CONFIG] models and --control random). */
   modelSeed: number;
-}
+};
 
 export interface RunOptions {
   out?: string;

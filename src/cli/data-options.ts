@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { FORMATS } from '../corpus/formats.js';
 import { SPLIT_POLICY, type LoadOptions, type SplitOptions } from '../corpus/load.js';
+import type { RunnerOptions } from '../probes/contract.js';
 import type { Ui } from '../util/ui.js';
 
 /**
@@ -9,19 +10,8 @@ import type { Ui } from '../util/ui.js';
  * --lenient (`positional`: the command takes the corpus as an argument, no --data); addSplitOptions adds --train-split/--dev-split/--eval-split for commands that
  * train a probe.
  */
-export interface DataCliOptions {
-  data?: string;
-  split?: string;
-  format?: string;
-  headRules?: 'stanford' | 'collins';
-  textColumn?: string;
-  labelColumn?: string;
-  lenient?: boolean;
-  offline?: boolean;
-  trainSplit?: string;
-  devSplit?: string;
-  evalSplit?: string;
-}
+/** The data options, as the probe runner's options name them (src/probes/contract.ts); all optional here. */
+export type DataCliOptions = Partial<Pick<RunnerOptions, 'data' | 'split' | 'format' | 'headRules' | 'textColumn' | 'labelColumn' | 'lenient' | 'offline' | 'trainSplit' | 'devSplit' | 'evalSplit'>>;
 
 export function addDataOptions(cmd: Command, opts: { required?: boolean; defaultData?: string; positional?: boolean } = {}): Command {
   if (!opts.positional) {

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .addOption(new Option('--from-pieces <how>', "word-level attention from a split word's pieces: mean of their rows (the paper) or the first piece's row (the authors' released code)").choices(['mean', 'first']).default('mean'))
     .option('--min-count <n>', 'relations with fewer occurrences stay out of the best-head table (the paper: 100)', positiveInt('--min-count'), 100)
     .option('--distance-sentences <n>', 'evaluation sentences (a seeded sample) for the Jensen–Shannon head distances; 0 skips the clustering', nonNegativeInt('--distance-sentences'), 100)
-    .option('--no-parser', "skip Clark's Attn-only parser probe (it needs attention for the train split)")
+    .option('--no-parser', "skip Clark's Attn-only parser probe (its training is the slow part; the runner still extracts every split)")
     .option('--parser-epochs <n>', 'training epochs of the Attn-only parser (the authors: 1)', positiveInt('--parser-epochs'), 1)
     .option('--no-transpose', 'Attn-only parser: the L·H maps only, without their transposes')
     .option('--example <i>', 'index (0-based, evaluation split) of the sentence whose attention maps are drawn (default: the first of 8–20 words)', nonNegativeInt('--example'))

@@ -1,3 +1,4 @@
+import { attnName, layerName } from '../util/names.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -121,9 +122,9 @@ export class OnnxEngine implements Engine {
 
     // Fetch only what was asked for (plus the last hidden state when the MLM head needs it).
     const fetches: string[] = [];
-    for (const h of [...filter.hidden].sort((a, b) => a - b)) fetches.push(`hidden_states.${h}`);
-    for (const a of [...filter.attentions].sort((x, y) => x - y)) fetches.push(`attentions.${a - 1}`);
-    if (filter.mlm && !filter.hidden.has(L)) fetches.push(`hidden_states.${L}`);
+    for (const h of [...filter.hidden].sort((a, b) => a - b)) fetches.push(layerName(h));
+    for (const a of [...filter.attentions].sort((x, y) => x - y)) fetches.push(attnName(a));
+    if (filter.mlm && !filter.hidden.has(L)) fetches.push(layerName(L));
     if (fetches.length === 0) return out;
 
     const int64 = (a: Int32Array) => new this.ort.Tensor('int64', BigInt64Array.from(a, (v) => BigInt(v)), [B, T]);
@@ -139,11 +140,11 @@ export class OnnxEngine implements Engine {
     } catch (err) {
       throw new RuntimeFailure(`onnxruntime failed on a batch of ${B} x ${T}: ${(err as Error).message}`, { cause: err });
     }
-    for (const h of filter.hidden) out.hiddenStates[h] = asArray(results[`hidden_states.${h}`]!);
-    for (const a of filter.attentions) out.attentions[a - 1] = asArray(results[`attentions.${a - 1}`]!);
+    for (const h of filter.hidden) out.hiddenStates[h] = asArray(results[layerName(h)]!);
+    for (const a of filter.attentions) out.attentions[a - 1] = asArray(results[attnName(a)]!);
     if (filter.mlm) {
       const mlm = await this.mlm();
-      const last = results[`hidden_states.${L}`]!;
+      const last = results[layerName(L)]!;
       const at = filter.mlmPositions;
       let hidden = last;
       if (at) {

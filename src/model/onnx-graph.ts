@@ -1,3 +1,4 @@
+import { attnName, layerName } from '../util/names.js';
 import onnxProto from 'onnx-proto';
 import { InputError } from '../util/errors.js';
 import { pruneHeadWeights, type KeepHeads } from './prune-heads.js';
@@ -12,8 +13,8 @@ import type { BertConfig, WeightMap } from './types.js';
  * Encoder graph:
  *   inputs   input_ids, attention_mask, token_type_ids: int64 [batch, seq]
  *            head_mask: float [L, heads] (multiplies attention probabilities, as HF head_mask)
- *   outputs  hidden_states.0 … hidden_states.L: float [batch, seq, H] (0 = embeddings)
- *            attentions.0 … attentions.{L-1}: float [batch, heads, seq, seq] (after head mask)
+ *   outputs  layer.0 … layer.L: float [batch, seq, H] (0 = embeddings; the one naming scheme, DESIGN.md)
+ *            attn.1 … attn.L: float [batch, heads, seq, seq] (after head mask; layers 1-based)
  * MLM head graph (separate, since [batch, seq, vocab] is large and rarely wanted):
  *   input    hidden: float [batch, seq, H] (the last hidden state)
  *   output   mlm_logits: float [batch, seq, vocab]
@@ -22,7 +23,7 @@ const { onnx } = onnxProto;
 
 export const ONNX_OPSET = 17;
 /** Bump when the graph's structure changes, so cached graphs are rebuilt. */
-export const GRAPH_VERSION = 1;
+export const GRAPH_VERSION = 2; // 2: outputs named layer.N / attn.N (issue 9 item 3)
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
@@ -171,7 +172,7 @@ class BertParts {
 /**
  * The encoder graph (see the top of this file). `keepHeads` (per layer, 0-based heads) builds
  * the pruned model: smaller Q/K/V and attention-output products (prune-heads.ts); head_mask
- * keeps its [L, heads] shape (the kept heads' entries are used) and attentions.l has the kept heads.
+ * keeps its [L, heads] shape (the kept heads' entries are used) and attn.(l+1) has the kept heads.
  */
 export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, keepHeads?: KeepHeads): Uint8Array {
   const weights = keepHeads ? pruneHeadWeights(config, fullWeights, keepHeads) : fullWeights;
@@ -195,8 +196,8 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
   const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), g.constI([1], [])], { axis: 0 });
   const positions = g.op('Range', [g.constI([0], []), seqLen, g.constI([1], [])]);
   const summed = g.op('Add', [g.op('Add', [g.op('Gather', [wordEmb, inputIds], { axis: 0 }), g.op('Gather', [posEmb, positions], { axis: 0 })]), g.op('Gather', [typeEmb, tokenTypeIds], { axis: 0 })]);
-  let hidden = p.layerNorm(summed, 'embeddings.LayerNorm', 'hidden_states.0');
-  g.output('hidden_states.0', FLOAT, ['batch', 'seq', H]);
+  let hidden = p.layerNorm(summed, 'embeddings.LayerNorm', layerName(0));
+  g.output(layerName(0), FLOAT, ['batch', 'seq', H]);
 
   // Additive padding mask [batch, 1, 1, seq]: 0 for real tokens, float32 min for padding.
   const keep = g.op('Cast', [attentionMask], { to: FLOAT });
@@ -212,8 +213,8 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
       const bias = g.floats(`${pre}.attention.output.dense.bias`, weight(weights, `${pre}.attention.output.dense.bias`, [H]), [H]);
       const attendedOnly = p.layerNorm(g.op('Add', [bias, hidden]), `${pre}.attention.output.LayerNorm`);
       const innerOnly = p.gelu(p.dense(attendedOnly, `${pre}.intermediate.dense`, I, H));
-      hidden = p.layerNorm(g.op('Add', [p.dense(innerOnly, `${pre}.output.dense`, H, I), attendedOnly]), `${pre}.output.LayerNorm`, `hidden_states.${l + 1}`);
-      g.output(`hidden_states.${l + 1}`, FLOAT, ['batch', 'seq', H]);
+      hidden = p.layerNorm(g.op('Add', [p.dense(innerOnly, `${pre}.output.dense`, H, I), attendedOnly]), `${pre}.output.LayerNorm`, layerName(l + 1));
+      g.output(layerName(l + 1), FLOAT, ['batch', 'seq', H]);
       continue;
     }
     const headShape = g.constI([0, 0, n, d]);
@@ -228,15 +229,15 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
     const probs = g.op('Softmax', [scores], { axis: -1 });
     const layerRow = g.op('Gather', [headMask, g.constI([l], [])], { axis: 0 });
     const layerMask = g.op('Reshape', [n === heads ? layerRow : g.op('Gather', [layerRow, g.constI([...kept])], { axis: 0 }), g.constI([1, n, 1, 1])]);
-    const masked = g.op('Mul', [probs, layerMask], {}, `attentions.${l}`);
-    g.output(`attentions.${l}`, FLOAT, ['batch', n, 'seq', 'seq']);
+    const masked = g.op('Mul', [probs, layerMask], {}, attnName(l + 1));
+    g.output(attnName(l + 1), FLOAT, ['batch', n, 'seq', 'seq']);
     const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [masked, v])], { perm: [0, 2, 1, 3] }), mergedShape]);
     // Attention output: dense, residual, LayerNorm.
     const attended = p.layerNorm(g.op('Add', [p.dense(context, `${pre}.attention.output.dense`, H, n * d), hidden]), `${pre}.attention.output.LayerNorm`);
     // Intermediate (GELU) and output: dense, residual, LayerNorm.
     const inner = p.gelu(p.dense(attended, `${pre}.intermediate.dense`, I, H));
-    hidden = p.layerNorm(g.op('Add', [p.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, `hidden_states.${l + 1}`);
-    g.output(`hidden_states.${l + 1}`, FLOAT, ['batch', 'seq', H]);
+    hidden = p.layerNorm(g.op('Add', [p.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, layerName(l + 1));
+    g.output(layerName(l + 1), FLOAT, ['batch', 'seq', H]);
   }
   return g.model('bert_encoder', `BERT encoder (${L} layers, hidden ${H}, ${heads} heads) built by bert-probe`);
 }

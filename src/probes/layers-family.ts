@@ -10,7 +10,7 @@
  * Layer 0 is the lexical layer of the authors' code — LayerNorm(word-piece embeddings), no
  * position or segment embeddings (jiant bert/utils.py:117-130) — computed from the model's
  * weights; with --activations it is the features' own layer 0 (the manifest says which).
- * Optimisation (jiant defaults.conf:139-171, edgeprobe_bert.conf): Adam lr 1e-4, batches of 32
+ * Optimisation (jiant defaults.conf:139-171, edgeprobe_bert.conf): Adam (AMSGrad) lr 1e-4, batches of 32
  * sentences, gradient clipping 5, lr × 0.5 after lr_patience 5 validations without a dev-F1
  * gain, stop after patience 20 or below lr 1e-6, best dev F1 kept — with step budgets sized for a
  * CPU (--max-steps, --val-interval) instead of 250k steps; the manifest lists every departure.
@@ -335,7 +335,7 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
         lrFactor: 0.5,
         lrPatience: 5,
         patience: 20,
-        minLearningRate: 1e-6,
+        stopLearningRate: 1e-6, amsgrad: true,
         gradClipNorm: 5,
         validateEvery: Math.min(opts.valInterval, perEpoch),
         maxEpochs: Math.max(1, Math.ceil(opts.maxSteps / perEpoch)),
@@ -466,7 +466,7 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
         const perEpoch = Math.max(1, Math.ceil(trainIds.length / size));
         await trainProbe({
           probe, params, train: () => gen(shuffled(trainIds, rand), true), dev: () => gen(plan(prep, 'dev', size).flat(), false),
-          learningRate: opts.learningRate, lrFactor: 0.5, lrPatience: 5, patience: 20, minLearningRate: 1e-6, gradClipNorm: 5,
+          learningRate: opts.learningRate, lrFactor: 0.5, lrPatience: 5, patience: 20, stopLearningRate: 1e-6, amsgrad: true, gradClipNorm: 5,
           validateEvery: Math.min(opts.valInterval, perEpoch), maxEpochs: Math.max(1, Math.ceil(opts.maxSteps / perEpoch)), seed: ctx.seed + b,
         });
         // summed cross-entropy (nats) of the next block's targets
@@ -531,8 +531,8 @@ export class LayersFamily implements ProbeFamily<LayersOptions> {
     return {
       task: opts.task, tagset: opts.task === 'pos' ? opts.tagset : undefined, modes: opts.modes, layers: opts.layers, classifier: opts.classifier, spanPooling: opts.spanPooling,
       layer0: 'lexical: LayerNorm(word-piece embeddings) without position/segment embeddings (jiant bert/utils.py:117-130) when the model is loaded; the activations\' layer 0 with --activations',
-      optimisation: { adam: opts.learningRate, batchSentences: opts.batchSentences, gradClip: 5, lrFactor: 0.5, lrPatience: 5, patience: 20, minLr: 1e-6, selectOn: 'dev micro-F1', valInterval: opts.valInterval, maxSteps: opts.maxSteps },
-      departures: [...(opts.learningRate !== 1e-4 ? [`learning rate ${opts.learningRate} (jiant: 1e-4)`] : []), `step budget ${opts.maxSteps} (jiant: 250k steps for POS/NER/SRL/deps), validation every ${opts.valInterval} steps on the whole dev split (jiant: every 1000 steps on the first 5000 dev examples)`, 'plain Adam (jiant comments AMSGrad)', 'scores on the eval split (the paper\'s analysis reads dev)'],
+      optimisation: { adam: opts.learningRate, amsgrad: true, batchSentences: opts.batchSentences, gradClip: 5, lrFactor: 0.5, lrPatience: 5, patience: 20, stopBelowLr: 1e-6, selectOn: 'dev micro-F1', valInterval: opts.valInterval, maxSteps: opts.maxSteps },
+      departures: [...(opts.learningRate !== 1e-4 ? [`learning rate ${opts.learningRate} (jiant: 1e-4)`] : []), `step budget ${opts.maxSteps} (jiant: 250k steps for POS/NER/SRL/deps), validation every ${opts.valInterval} steps on the whole dev split (jiant: every 1000 steps on the first 5000 dev examples)`, 'scores on the eval split (the paper\'s analysis reads dev)'],
       controlTask: opts.controlTask ? 'labels per word type drawn from the training label distribution (POS: Hewitt & Liang; deps: the same construction on relations, see docs/layers.md)' : undefined,
       mdl: opts.mdl ? 'online code, blocks 0.1…100 % cut at sentence boundaries, softmax edge probe, bits throughout' : undefined,
     };
