@@ -4,6 +4,8 @@
  */
 import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
+import { benchExtractVsTorch } from './extract-vs-torch.js';
+import { benchPrecision } from './precision.js';
 import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
@@ -18,6 +20,8 @@ import { benchLayers } from './layers.js';
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
   ['extract', benchExtract],
+  ['extract-vs-torch', benchExtractVsTorch],
+  ['precision', benchPrecision],
   ['structural', benchStructural],
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],

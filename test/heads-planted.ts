@@ -140,6 +140,7 @@ export function writeAttentionStore(
       tokenizer: tokenizer.fingerprint ?? 'test',
       pooling: 'mean',
       dtype: 'float32',
+      precision: 'fp32',
       maxPositions: o.maxPositions,
       window: { content: o.maxPositions - 2, stride: Math.floor((o.maxPositions - 2) / 2) },
       shard: { index: 1, count: 1 },

@@ -3,6 +3,7 @@ import { exitCodeOf, InputError } from '../util/errors.js';
 import { DEFAULT_MODEL, isOffline } from '../model/resolve.js';
 import type { RunnerOptions } from '../probes/contract.js';
 import { Ui } from '../util/ui.js';
+import { PRECISIONS } from '../model/types.js';
 
 export { DEFAULT_MODEL, isOffline };
 
@@ -17,7 +18,7 @@ export interface OutputOptions {
 }
 
 /** The model options (addModelOptions), as the probe runner's options name them (src/probes/contract.ts). */
-export type ModelOptions = Pick<RunnerOptions, 'model' | 'revision' | 'engine' | 'backend' | 'device' | 'batchSize' | 'offline' | 'seed'> & {
+export type ModelOptions = Pick<RunnerOptions, 'model' | 'revision' | 'engine' | 'backend' | 'device' | 'precision' | 'batchSize' | 'offline' | 'seed'> & {
   /** Seed of random-init model weights (random[:CONFIG] models and --control random). */
   modelSeed: number;
 };
@@ -60,6 +61,7 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--engine <engine>', 'forward-pass engine').choices(['auto', 'tfjs', 'onnx']).default('auto'))
     .addOption(new Option('--backend <backend>', 'tfjs backend (default: tensorflow if installed, else wasm, else cpu)').choices(['tensorflow', 'wasm', 'cpu']))
     .addOption(new Option('--device <device>', 'onnx execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--precision <p>', 'forward-pass precision: fp32, or int8 (onnx engine: linear layers dynamically quantised to int8; faster, small error, see docs/precision.md)').choices([...PRECISIONS]).default('fp32'))
     .option('-b, --batch-size <n>', 'sentences per forward batch', positiveInt('--batch-size'), 16)
     .option('--offline', 'never touch the network (HF_HUB_OFFLINE=1 does the same)')
     .option('--seed <n>', 'seed of the probes: initialisation, shuffles, dropout (random-init weights use --model-seed)', nonNegativeInt('--seed'), 42)

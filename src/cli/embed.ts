@@ -108,7 +108,7 @@ export function register(program: Command): void {
     const layers = parseLayerSpec(opts.layers, cfg.numHiddenLayers);
     const attnLayers = opts.attentions ? layers.filter((l) => l >= 1) : [];
     if (opts.attentions && attnLayers.length === 0) ui.warn('--attentions: layer 0 (embeddings) has no attention; none printed');
-    const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
+    const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
     // Every line names its model and whether it is the random-init control, and why (issue 15).
     const modelFields = { model: model.source.id, random_init: model.source.randomInit, ...(model.source.randomInitReason ? { random_init_reason: model.source.randomInitReason } : {}) };
     const out = new StreamOut();

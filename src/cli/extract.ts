@@ -80,13 +80,13 @@ export function register(program: Command): void {
     if (layers.length === 0 && attentionLayers.length === 0) throw new InputError('nothing to extract', { expected: '--layers SPEC and/or --attention', found: '--layers none without --attention', fix: 'ask for some layers' });
     // made only if some shard is missing: a complete store costs no engine start
     let engine: Engine | undefined;
-    const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
+    const getEngine = async (): Promise<Engine> => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui }));
     try {
       ui.info(`extracting ${layers.map(layerName).join(', ') || 'no hidden states'}${opts.pieces && layers.length ? ' at word-piece level' : ''}${attentionLayers.length ? ` + ${opts.rawAttention ? 'piece' : 'word'}-level attention of layers ${attentionLayers.join(',')}` : ''} for ${corpus.id} (${corpus.sentences.length} sentences)`);
       const { store, report } = await extractWithReport({
         model, engine: getEngine, corpus,
         request: { layers, attentionLayers, rawAttention: Boolean(opts.rawAttention), level: opts.pieces ? 'piece' : 'word' },
-        pooling: opts.pooling, dtype: opts.dtype, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
+        pooling: opts.pooling, dtype: opts.dtype, precision: opts.precision, batchSize: opts.batchSize, storeDir: opts.out, ui, shard: opts.shard, force: opts.force, shardSize: opts.shardSize,
       });
       const used = engine as Engine | undefined;
       ui.info(
@@ -98,7 +98,7 @@ export function register(program: Command): void {
           store: report.dir, model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
           data: { id: corpus.id, sha256: corpus.sha256 }, engine: used?.kind ?? null, backend: used?.backend ?? null,
           layers: store.layers.map(layerName), pieceLayers: store.pieceLayers.map(layerName), attentionLayers: opts.rawAttention ? store.rawAttentionLayers : store.attentionLayers,
-          pooling: opts.pooling, dtype: opts.dtype, shard: opts.shard ?? null, ...report, dir: undefined,
+          pooling: opts.pooling, dtype: opts.dtype, precision: opts.precision, shard: opts.shard ?? null, ...report, dir: undefined,
         }, null, 2) + '\n');
       } else {
         process.stdout.write(report.dir + '\n');

@@ -69,7 +69,7 @@ export function register(program: Command): void {
 
 async function runFillMask(ui: Ui, text: string, opts: FillMaskOptions): Promise<void> {
   const model = await loadMlmModel(opts, ui);
-  const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
+  const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
   try {
     const r = await fillMask(engine, model, text, opts.topK);
     const out = {
@@ -152,8 +152,8 @@ async function runComplete(ui: Ui, opts: CompleteOptions): Promise<void> {
     model: { id: model.source.id, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit },
     scoring: { method: 'pseudo-log-likelihood (Salazar et al. 2020): each ending piece masked in turn, context never masked; natural log; ranked by the sum over pieces', input: '[CLS] context-pieces ending-pieces [SEP], one segment' },
   });
-  const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
-  rs.setManifest({ engine: engine.kind, backend: engine.backend });
+  const engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
+  rs.setManifest({ engine: engine.kind, backend: engine.backend, precision: opts.precision });
   const rows: Record<string, unknown>[] = [];
   const records: Record<string, unknown>[] = [];
   let correct = 0;

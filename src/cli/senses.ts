@@ -73,8 +73,8 @@ async function runSenses(ui: Ui, opts: SensesOptions): Promise<void> {
   });
   let engine: Engine | undefined;
   try {
-    engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
-    rs.setManifest({ engine: engine.kind, backend: engine.backend });
+    engine = await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
+    rs.setManifest({ engine: engine.kind, backend: engine.backend, precision: opts.precision });
     if (opts.wsd) await runWsd(ui, rs, engine, model, corpus, layers, opts);
     else await runWord(ui, rs, engine, model, corpus, layers, opts);
   } finally {

@@ -89,7 +89,7 @@ async function runSimilar(ui: Ui, queryArgs: string[], opts: SimilarOptions): Pr
     },
   });
   let engine: Engine | undefined;
-  const getEngine = async () => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, ui }));
+  const getEngine = async () => (engine ??= await createEngine(model, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui }));
   try {
     const bar = ui.bar('indexing', corpus.sentences.length, '{bar} {value}/{total} sentences | ETA {eta_formatted}');
     const index = await rs.stage('index', () => buildOrLoadIndex(model, corpus, { layers, pooling: opts.pooling, excludeSpecial: Boolean(opts.excludeSpecial), batchSize: opts.batchSize, engine: getEngine, onBatch: (n) => bar.increment(n) }));

@@ -9,6 +9,10 @@ import { defaultStride, ownerWindows, planWindows, type Window } from './windows
  * model) piece-level attention. Sentences longer than the model's positions are cut into
  * overlapping windows (windows.ts) and stitched; `onSentence` is called once a sentence's
  * windows are all done, in batch order (callers that need corpus order restore it by index).
+ *
+ * One forward pass is kept in flight: batch i+1 is handed to the engine before batch i's
+ * outputs are copied out and given to `onSentence`, so an engine that computes off this thread
+ * (the onnx engine's worker, onnx-worker.ts) runs while the caller pools and writes (issue 14).
  */
 export interface SentenceForward {
   /** Index into the `encodings` given. */
@@ -36,8 +40,12 @@ export interface ForwardOptions {
   onSentence: (r: SentenceForward) => void | Promise<void>;
   /** [L, heads] factors on the attention probabilities (head ablation); default all 1. */
   headMask?: Float32Array;
-  /** Called after each batch with the number of real (unpadded) tokens it held and the seconds its forward pass took. */
-  onBatch?: (tokens: number, forwardSeconds: number) => void;
+  /**
+   * Called after each batch with the number of real (unpadded) tokens it held, the seconds this
+   * thread waited for its forward pass (the part not overlapped with other work), and the
+   * seconds spent copying its outputs out (not counting `onSentence`).
+   */
+  onBatch?: (tokens: number, forwardSeconds: number, copySeconds: number) => void;
 }
 
 interface Segment {
@@ -81,13 +89,24 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
   });
 
   const want = { hiddenStates: [...opts.hiddenStates], attentions: [...opts.attentions] };
-  for (const batchIdx of planBatches(segments.map((g) => g.ids.length), opts.batchSize, opts.maxTokens ?? defaultMaxTokens(opts.batchSize))) {
-    const segs = batchIdx.map((i) => segments[i]!);
+  const plan = planBatches(segments.map((g) => g.ids.length), opts.batchSize, opts.maxTokens ?? defaultMaxTokens(opts.batchSize));
+  const launch = (i: number) => {
+    const segs = plan[i]!.map((j) => segments[j]!);
     const batch = padBatch(segs.map((g) => g.ids), opts.padId);
+    const out = engine.forward(opts.headMask ? { ...batch, headMask: opts.headMask } : batch, want);
+    // Awaited below; if this thread fails first, the in-flight batch's error is not the news.
+    out.catch(() => undefined);
+    return { segs, T: batch.seqLen, out };
+  };
+  let next = plan.length > 0 ? launch(0) : null;
+  for (let bi = 0; bi < plan.length; bi++) {
+    const { segs, T, out: pendingOut } = next!;
     const tf0 = performance.now();
-    const out = await engine.forward(opts.headMask ? { ...batch, headMask: opts.headMask } : batch, want);
+    const out = await pendingOut;
     const forwardSeconds = (performance.now() - tf0) / 1000;
-    const T = batch.seqLen;
+    next = bi + 1 < plan.length ? launch(bi + 1) : null;
+    const tc0 = performance.now();
+    let callbackSeconds = 0;
     let tokens = 0;
     for (let b = 0; b < segs.length; b++) {
       const seg = segs[b]!;
@@ -144,10 +163,12 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
       }
       if (--p.left === 0) {
         pending.delete(seg.sentence);
+        const cb0 = performance.now();
         await opts.onSentence({ index: seg.sentence, numPieces: P, windows: p.windows.length, states: p.states, attentions: p.attentions });
+        callbackSeconds += (performance.now() - cb0) / 1000;
       }
     }
-    opts.onBatch?.(tokens, forwardSeconds);
+    opts.onBatch?.(tokens, forwardSeconds, (performance.now() - tc0) / 1000 - callbackSeconds);
   }
   return { windowed };
 }

@@ -1,14 +1,14 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Corpus } from '../corpus/types.js';
-import type { Engine, LoadedModel } from '../model/types.js';
+import type { Engine, LoadedModel, Precision } from '../model/types.js';
 import type { ActivationRequest } from './request.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { Ui } from '../util/ui.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { poolWords, wordAttention, type Pooling } from './align.js';
-import { forwardSentences } from './forward.js';
+import { forwardSentences, type SentenceForward } from './forward.js';
 import {
   ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, openStore, rawAttnName, readIndex,
   piecesName, shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, writePieceShard, type StoreIdentity, type StoreIndex,
@@ -33,6 +33,8 @@ export interface ExtractOptions {
   request: ActivationRequest;
   pooling?: Pooling;
   dtype?: 'float32' | 'float16';
+  /** The engine's precision (`--precision`; default fp32): part of the store identity. */
+  precision?: Precision;
   batchSize?: number;
   storeDir?: string;
   ui?: Ui;
@@ -53,6 +55,10 @@ export interface ExtractReport {
   seconds: number;
   /** Of `seconds`, the time spent in the engine's forward passes (the rest: tokenizing, pooling, writing). */
   forwardSeconds: number;
+  /** Time breakdown of the rest: tokenizing, copying/pooling pieces to words, writing store files (wall seconds on this thread). */
+  tokenizeSeconds: number;
+  poolSeconds: number;
+  writeSeconds: number;
   tokensPerSecond: number;
   shardsWritten: number;
   shardsReused: number;
@@ -67,7 +73,7 @@ export async function extractActivations(opts: ExtractOptions): Promise<Activati
   return (await extractWithReport(opts)).store;
 }
 
-export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'pooling' | 'dtype' | 'shard'>): StoreIdentity {
+export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'pooling' | 'dtype' | 'shard' | 'precision'>): StoreIdentity {
   const { model, corpus } = opts;
   const maxPositions = model.config.maxPositionEmbeddings;
   return {
@@ -76,6 +82,7 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
     tokenizer: model.tokenizer.fingerprint,
     pooling: opts.pooling ?? 'mean',
     dtype: opts.dtype ?? 'float32',
+    precision: opts.precision ?? 'fp32',
     maxPositions,
     window: { content: maxPositions - 2, stride: defaultStride(maxPositions - 2) },
     shard: opts.shard ?? { index: 1, count: 1 },
@@ -128,6 +135,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   }
 
   // 2. Tokenize this store's sentences (small: ids and spans only).
+  const tTok = performance.now();
   const [from, to] = shardRange(corpus.sentences.length, shard);
   const ids: Int32Array[] = [];
   const spans: [number, number][][] = [];
@@ -143,6 +151,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
     spans.push(enc.wordSpans);
   }
   const n = to - from;
+  const tokenizeSeconds = (performance.now() - tTok) / 1000;
   const wordCounts = spans.map((sp) => sp.length);
   const pieceCounts = ids.map((x) => x.length);
   const windowed = pieceCounts.flatMap((p, i) => (p > cfg.maxPositionEmbeddings ? [i] : []));
@@ -197,6 +206,8 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   const t0 = performance.now();
   let tokens = 0;
   let forwardSeconds = 0;
+  let poolSeconds = 0;
+  let writeSeconds = 0;
   let computed = 0;
   let shardsWritten = 0;
   let shardsReused = 0;
@@ -227,6 +238,17 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
       const rawOut = new Map(raw.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
       const encs = ids.slice(s0, s0 + sh.sentences).map((x) => ({ ids: x }));
       const attnLayers = union(attn, raw);
+      const poolSentence = (r: SentenceForward): void => {
+        const s = s0 + r.index;
+        bar.increment(1);
+        const off = sentenceMap[s]![1] * hidden;
+        for (const [l, out] of vecs) poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, out, off);
+        for (const [l, out] of pieceVecs) out.set(r.states.get(l)!, pieceOffsets[r.index]! * hidden);
+        if (!r.attentions) return;
+        const W = wordCounts[s]!;
+        for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
+        for (const [l, m] of rawOut) m.set(s, { data: r.attentions.get(l)!, shape: [cfg.numAttentionHeads, r.numPieces, r.numPieces] });
+      };
       await forwardSentences(await getEngine(), encs, {
         hiddenStates: union(layers, pieces),
         attentions: attnLayers,
@@ -234,23 +256,22 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
         padId: tok.padId,
         maxPositions: cfg.maxPositionEmbeddings,
         onSentence: (r) => {
-          const s = s0 + r.index;
-          bar.increment(1);
-          const off = sentenceMap[s]![1] * hidden;
-          for (const [l, out] of vecs) poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, out, off);
-          for (const [l, out] of pieceVecs) out.set(r.states.get(l)!, pieceOffsets[r.index]! * hidden);
-          if (!r.attentions) return;
-          const W = wordCounts[s]!;
-          for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
-          for (const [l, m] of rawOut) m.set(s, { data: r.attentions.get(l)!, shape: [cfg.numAttentionHeads, r.numPieces, r.numPieces] });
+          const tp = performance.now();
+          try {
+            poolSentence(r);
+          } finally {
+            poolSeconds += (performance.now() - tp) / 1000;
+          }
         },
-        onBatch: (t, fs) => {
+        onBatch: (t, fs, copySeconds) => {
           tokens += t;
           forwardSeconds += fs;
+          poolSeconds += copySeconds;
           const secs = (performance.now() - t0) / 1000;
           bar.increment(0, { rate: secs > 0 ? Math.round(tokens / secs) : '-' });
         },
       });
+      const tw = performance.now();
       for (const [l, m] of attnOut) writeAttentionShard(dir, index, attnName(l), k, m);
       for (const [l, m] of rawOut) writeAttentionShard(dir, index, rawAttnName(l), k, m);
       for (const [l, v] of vecs) writeLayerShard(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences));
@@ -258,6 +279,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
         const flatSpans = Int32Array.from(spans.slice(s0, s0 + sh.sentences).flat(2));
         for (const [l, v] of pieceVecs) writePieceShard(dir, index, l, k, v, shardPieces, flatSpans);
       }
+      writeSeconds += (performance.now() - tw) / 1000;
       shardsWritten += vecs.size + pieceVecs.size + attnOut.size + rawOut.size;
       computed += sh.sentences;
     }
@@ -271,7 +293,7 @@ export async function extractWithReport(opts: ExtractOptions): Promise<{ store: 
   }
   if (emptyWords) ui.warn(`${emptyWords} word(s) gave no word piece; their vectors are zeros`);
   const report: ExtractReport = {
-    dir, sentences: n, computedSentences: computed, tokens, seconds, forwardSeconds,
+    dir, sentences: n, computedSentences: computed, tokens, seconds, forwardSeconds, tokenizeSeconds, poolSeconds, writeSeconds,
     tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
     shardsWritten, shardsReused, windowed: windowed.length, attentionSkipped, emptyWords,
   };

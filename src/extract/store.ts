@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { ArrayTensor } from '../model/types.js';
+import type { ArrayTensor, Precision } from '../model/types.js';
 import { DTYPE_BYTES, LITTLE_ENDIAN, readInto, readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader } from '../model/safetensors.js';
 import { isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
@@ -40,6 +40,8 @@ export interface StoreIdentity {
   tokenizer: string;
   pooling: Pooling;
   dtype: 'float32' | 'float16';
+  /** Forward-pass precision (`--precision`, src/model/types.ts Precision). */
+  precision: Precision;
   maxPositions: number;
   /** Windows for long sentences (windows.ts): pieces per window and stride. */
   window: { content: number; stride: number };
@@ -175,10 +177,13 @@ export function completeIndex(raw: Record<string, unknown>, file: string): Store
     tokenizer: '',
     pooling: pooling as Pooling,
     dtype: 'float32',
+    precision: 'fp32',
     maxPositions: 0,
     window: { content: 0, stride: 0 },
     shard: { index: 1, count: 1 },
   };
+  // Stores written before --precision existed were all fp32.
+  identity.precision ??= 'fp32';
   return {
     format: STORE_FORMAT,
     version: STORE_VERSION,
@@ -213,6 +218,7 @@ export function identityDifference(a: StoreIdentity, b: StoreIdentity): { field:
     ['tokenizer', (x) => x.tokenizer],
     ['pooling', (x) => x.pooling],
     ['dtype', (x) => x.dtype],
+    ['precision', (x) => x.precision],
     ['max positions', (x) => x.maxPositions],
     ['windows', (x) => `${x.window.content} pieces, stride ${x.window.stride}`],
     ['shard', (x) => `${x.shard.index}/${x.shard.count}`],

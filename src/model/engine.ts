@@ -3,12 +3,14 @@ import type { Ui } from '../util/ui.js';
 import { TfjsEngine } from './bert-tfjs.js';
 import { OnnxEngine, onnxAvailable } from './onnx-engine.js';
 import { findNativeTf, selectTfjsBackend, type TfjsBackendName } from './tfjs-backend.js';
-import type { Engine, LoadedModel } from './types.js';
+import type { Engine, LoadedModel, Precision } from './types.js';
 
 export interface CreateEngineOptions {
   engine?: 'auto' | 'tfjs' | 'onnx';
   backend?: TfjsBackendName;
   device?: 'cpu' | 'cuda';
+  /** fp32 (default) or int8 (onnx engine only). */
+  precision?: Precision;
   ui?: Ui;
 }
 
@@ -21,19 +23,28 @@ export async function createEngine(model: LoadedModel, opts: CreateEngineOptions
   const ui = opts.ui;
   const kind = opts.engine ?? 'auto';
   const device = opts.device ?? 'cpu';
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32' && (kind === 'tfjs' || opts.backend)) {
+    throw new InputError(`--precision ${precision} is an onnx engine mode`, {
+      expected: `--engine onnx (or auto) with --precision ${precision}`,
+      found: kind === 'tfjs' ? '--engine tfjs' : `--backend ${opts.backend}`,
+      fix: `drop --engine tfjs/--backend, or use --precision fp32`,
+    });
+  }
   let engine: Engine;
   if (kind === 'onnx') {
     if (opts.backend) ui?.warn(`--backend ${opts.backend} applies to the tfjs engine only; ignored with --engine onnx`);
-    engine = await OnnxEngine.create(model, { device, ui });
+    engine = await OnnxEngine.create(model, { device, precision, ui });
   } else if (kind === 'tfjs') {
     engine = await tfjsEngine(model, opts.backend, device, ui);
   } else if (opts.backend) {
     engine = await tfjsEngine(model, opts.backend, device, ui);
   } else {
     const native = await findNativeTf(ui);
-    if (native?.cuda) engine = await tfjsEngine(model, 'tensorflow', device, ui);
-    else if (await onnxAvailable()) engine = await OnnxEngine.create(model, { device, ui });
+    if (native?.cuda && precision === 'fp32') engine = await tfjsEngine(model, 'tensorflow', device, ui);
+    else if (await onnxAvailable()) engine = await OnnxEngine.create(model, { device, precision, ui });
     else {
+      if (precision !== 'fp32') throw new InputError(`--precision ${precision} needs onnxruntime-node, which could not be loaded`, { expected: 'onnxruntime-node installed', found: 'no onnxruntime-node', fix: 'npm install onnxruntime-node, or use --precision fp32' });
       if (device === 'cuda') throw noCuda('neither @tensorflow/tfjs-node-gpu nor onnxruntime-node could be loaded');
       engine = await tfjsEngine(model, undefined, device, ui);
     }

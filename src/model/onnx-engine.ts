@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
@@ -12,7 +14,8 @@ import type { Ui } from '../util/ui.js';
 import { noMlmHead, onesHeadMask, resolveFilter, validateBatch } from './forward-batch.js';
 import { GRAPH_VERSION, ONNX_OPSET, buildEncoderGraph, buildMlmGraph } from './onnx-graph.js';
 import type { KeepHeads } from './prune-heads.js';
-import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, LoadedModel, OutputFilter } from './types.js';
+import type { WorkerFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
+import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, LoadedModel, OutputFilter, Precision } from './types.js';
 
 /**
  * The onnx engine: the graph from onnx-graph.ts, run by onnxruntime-node. CPU execution
@@ -31,6 +34,109 @@ export interface OnnxEngineOptions {
    * memory, not cached; ask it for no attentions of a layer left without heads.
    */
   keepHeads?: KeepHeads;
+  /** fp32 (default) or int8 dynamic quantisation of the linear layers (onnx-graph.ts). */
+  precision?: Precision;
+  /**
+   * Run the session on a worker thread (default true), so the caller's thread can pool and
+   * write one batch while the next runs (onnx-worker.ts). false: on the calling thread.
+   */
+  worker?: boolean;
+}
+
+/**
+ * The worker script beside this module: onnx-worker.js when compiled, onnx-worker.ts when run
+ * from source under a TypeScript loader (the worker inherits the loader through execArgv);
+ * null if absent, and the session then runs on the calling thread.
+ */
+const WORKER_URL = ((): URL | null => {
+  const url = new URL(`./onnx-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : null;
+})();
+
+type Outputs = Record<string, { data: Float32Array; dims: number[] }>;
+
+/** Where the encoder session runs: this thread or a worker thread. */
+interface Runner {
+  run(feeds: Record<string, WorkerFeed>, fetches: string[]): Promise<Outputs>;
+  release(): Promise<void>;
+}
+
+class LocalRunner implements Runner {
+  constructor(
+    private readonly ort: OrtModule,
+    readonly session: Ort.InferenceSession,
+  ) {}
+
+  async run(feeds: Record<string, WorkerFeed>, fetches: string[]): Promise<Outputs> {
+    const tensors: Record<string, Ort.Tensor> = {};
+    for (const [name, f] of Object.entries(feeds)) tensors[name] = new this.ort.Tensor(f.type, f.data, f.dims);
+    const results = await this.session.run(tensors, fetches);
+    return Object.fromEntries(fetches.map((n) => [n, { data: results[n]!.data as Float32Array, dims: results[n]!.dims.map(Number) }]));
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** The session on a worker thread; the worker holds the process open only while a run is pending. */
+class WorkerRunner implements Runner {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (o: Outputs) => void; reject: (e: Error) => void }>();
+  private failure: Error | null = null;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (m: WorkerReply) => {
+      if (!('id' in m)) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if ('error' in m) p.reject(new Error(m.error));
+      else p.resolve(m.outputs);
+    });
+    const fail = (err: Error) => {
+      this.failure = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the onnxruntime worker thread exited (code ${code})`)));
+  }
+
+  static start(source: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<WorkerRunner> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER_URL!, { workerData: { source, options } });
+      const onError = (err: Error) => reject(err);
+      worker.once('error', onError);
+      worker.once('message', (m: WorkerReply) => {
+        worker.off('error', onError);
+        if ('type' in m && m.type === 'ready') {
+          worker.unref();
+          resolve(new WorkerRunner(worker));
+        } else {
+          void worker.terminate();
+          reject(new Error('type' in m && m.type === 'error' ? m.message : 'unexpected first message from the onnxruntime worker'));
+        }
+      });
+    });
+  }
+
+  run(feeds: Record<string, WorkerFeed>, fetches: string[]): Promise<Outputs> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const transfer = Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ id, feeds, fetches } satisfies WorkerRequest, transfer);
+    });
+  }
+
+  async release(): Promise<void> {
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
+  }
 }
 
 type OrtModule = typeof Ort;
@@ -53,18 +159,20 @@ export async function onnxAvailable(): Promise<boolean> {
   }
 }
 
-/** Cache file for a model's graph: <weightsSha256>-<config/graph tag>[.mlm].onnx. */
-export function graphCachePath(model: LoadedModel, part: 'encoder' | 'mlm' = 'encoder'): string {
+/** Cache file for a model's graph: <weightsSha256>-<config/graph tag>[.int8][.mlm].onnx. */
+export function graphCachePath(model: LoadedModel, part: 'encoder' | 'mlm' = 'encoder', precision: Precision = 'fp32'): string {
   const tag = createHash('sha256')
     .update(JSON.stringify({ config: model.config, graph: GRAPH_VERSION, opset: ONNX_OPSET }))
     .digest('hex')
     .slice(0, 12);
-  return cacheDir('onnx', `${model.source.weightsSha256}-${tag}${part === 'mlm' ? '.mlm' : ''}.onnx`);
+  const suffix = part === 'mlm' ? '.mlm' : precision === 'fp32' ? '' : `.${precision}`;
+  return cacheDir('onnx', `${model.source.weightsSha256}-${tag}${suffix}.onnx`);
 }
 
 export class OnnxEngine implements Engine {
   readonly kind = 'onnx' as const;
   readonly backend: string;
+  readonly precision: Precision;
   readonly config: BertConfig;
   /** Where the encoder graph is cached, and whether this engine built it (false: reused). */
   readonly graphPath: string;
@@ -74,13 +182,15 @@ export class OnnxEngine implements Engine {
   private constructor(
     private readonly ort: OrtModule,
     private readonly model: LoadedModel,
-    private readonly session: Ort.InferenceSession,
+    private readonly runner: Runner,
     private readonly sessionOptions: Ort.InferenceSession.SessionOptions,
     graph: { path: string; built: boolean },
     device: 'cpu' | 'cuda',
+    precision: Precision,
     private readonly ui?: Ui,
   ) {
     this.backend = `onnxruntime-${device}`;
+    this.precision = precision;
     this.config = model.config;
     this.graphPath = graph.path;
     this.graphBuilt = graph.built;
@@ -103,12 +213,25 @@ export class OnnxEngine implements Engine {
       // Native warnings would bypass the Ui (and --quiet); errors still surface as exceptions.
       logSeverityLevel: 3,
     };
-    const path = opts.keepHeads ? '(pruned, in memory)' : graphCachePath(model, 'encoder');
+    const precision = opts.precision ?? 'fp32';
+    const path = opts.keepHeads ? '(pruned, in memory)' : graphCachePath(model, 'encoder', precision);
+    const useWorker = (opts.worker ?? true) && WORKER_URL !== null;
+    const load = async (source: string | Uint8Array): Promise<Runner> => {
+      if (useWorker) {
+        try {
+          return await WorkerRunner.start(source, sessionOptions);
+        } catch (err) {
+          // e.g. run from source under a loader that worker threads do not inherit; a bad graph fails again below
+          opts.ui?.debug(`onnx: no worker thread (${(err as Error).message.split('\n')[0]}); running on the calling thread`);
+        }
+      }
+      return new LocalRunner(ort, await createSession(ort, source, sessionOptions));
+    };
     const { session, built } = opts.keepHeads
-      ? { session: await ort.InferenceSession.create(buildEncoderGraph(model.config, model.weights, opts.keepHeads), sessionOptions), built: true }
-      : await openCached(ort, path, () => buildEncoderGraph(model.config, model.weights), sessionOptions, device, opts.ui);
-    opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; ${sessionOptions.intraOpNumThreads} threads, ${device}`);
-    return new OnnxEngine(ort, model, session, sessionOptions, { path, built }, device, opts.ui);
+      ? { session: await load(buildEncoderGraph(model.config, model.weights, opts.keepHeads, { precision })), built: true }
+      : await openCached(path, () => buildEncoderGraph(model.config, model.weights, undefined, { precision }), load, device, opts.ui);
+    opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; ${sessionOptions.intraOpNumThreads} threads, ${device}, ${precision}, ${useWorker ? 'worker thread' : 'main thread'}`);
+    return new OnnxEngine(ort, model, session, sessionOptions, { path, built }, device, precision, opts.ui);
   }
 
   async forward(batch: ForwardBatch, want?: OutputFilter): Promise<ForwardOutput> {
@@ -127,16 +250,16 @@ export class OnnxEngine implements Engine {
     if (filter.mlm && !filter.hidden.has(L)) fetches.push(layerName(L));
     if (fetches.length === 0) return out;
 
-    const int64 = (a: Int32Array) => new this.ort.Tensor('int64', BigInt64Array.from(a, (v) => BigInt(v)), [B, T]);
-    const feeds = {
+    const int64 = (a: Int32Array): WorkerFeed => ({ type: 'int64', data: BigInt64Array.from(a, (v) => BigInt(v)), dims: [B, T] });
+    const feeds: Record<string, WorkerFeed> = {
       input_ids: int64(batch.inputIds),
       attention_mask: int64(batch.attentionMask),
       token_type_ids: int64(batch.tokenTypeIds),
-      head_mask: new this.ort.Tensor('float32', batch.headMask ? Float32Array.from(batch.headMask) : onesHeadMask(cfg), [L, cfg.numAttentionHeads]),
+      head_mask: { type: 'float32', data: batch.headMask ? Float32Array.from(batch.headMask) : onesHeadMask(cfg), dims: [L, cfg.numAttentionHeads] },
     };
-    let results: Ort.InferenceSession.ReturnType;
+    let results: Outputs;
     try {
-      results = await this.session.run(feeds, fetches);
+      results = await this.runner.run(feeds, fetches);
     } catch (err) {
       throw new RuntimeFailure(`onnxruntime failed on a batch of ${B} x ${T}: ${(err as Error).message}`, { cause: err });
     }
@@ -146,17 +269,17 @@ export class OnnxEngine implements Engine {
       const mlm = await this.mlm();
       const last = results[layerName(L)]!;
       const at = filter.mlmPositions;
-      let hidden = last;
+      let hidden = new this.ort.Tensor('float32', last.data, last.dims);
       if (at) {
         // The head is position-wise: run it on the asked rows only, as one [1, n, H] sequence.
         const H = cfg.hiddenSize;
-        const src = last.data as Float32Array;
+        const src = last.data;
         const rows = new Float32Array(at.length * H);
         at.forEach((p, i) => rows.set(src.subarray(p * H, (p + 1) * H), i * H));
         hidden = new this.ort.Tensor('float32', rows, [1, at.length, H]);
       }
       const r = await mlm.run({ hidden }, ['mlm_logits']);
-      out.mlmLogits = asArray(r.mlm_logits!);
+      out.mlmLogits = { data: r.mlm_logits!.data as Float32Array, shape: r.mlm_logits!.dims.map(Number) };
       if (at) out.mlmLogits.shape = [at.length, cfg.vocabSize];
     }
     return out;
@@ -165,10 +288,9 @@ export class OnnxEngine implements Engine {
   /** The MLM head session, built (or read from the cache) on first use. */
   private mlm(): Promise<Ort.InferenceSession> {
     this.mlmSession ??= openCached(
-      this.ort,
       graphCachePath(this.model, 'mlm'),
       () => buildMlmGraph(this.model.config, this.model.weights),
-      this.sessionOptions,
+      (source) => createSession(this.ort, source, this.sessionOptions),
       this.backend === 'onnxruntime-cuda' ? 'cuda' : 'cpu',
       this.ui,
     ).then((r) => r.session);
@@ -176,27 +298,30 @@ export class OnnxEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    await this.runner.release();
     if (this.mlmSession) await (await this.mlmSession).release();
   }
 }
 
-function asArray(t: Ort.Tensor): ArrayTensor {
-  return { data: t.data as Float32Array, shape: t.dims.map(Number) };
+function createSession(ort: OrtModule, source: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> {
+  return typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options);
 }
 
-/** Open the cached graph; build and cache it when absent (or unreadable: rebuilt once). */
-async function openCached(
-  ort: OrtModule,
+function asArray(t: { data: Float32Array; dims: number[] }): ArrayTensor {
+  return { data: t.data, shape: t.dims };
+}
+
+/** Open the cached graph with `load`; build and cache it when absent (or unreadable: rebuilt once). */
+async function openCached<S>(
   path: string,
   build: () => Uint8Array,
-  options: Ort.InferenceSession.SessionOptions,
+  load: (source: string | Uint8Array) => Promise<S>,
   device: 'cpu' | 'cuda',
   ui?: Ui,
-): Promise<{ session: Ort.InferenceSession; built: boolean }> {
+): Promise<{ session: S; built: boolean }> {
   if (existsSync(path)) {
     try {
-      return { session: await ort.InferenceSession.create(path, options), built: false };
+      return { session: await load(path), built: false };
     } catch (err) {
       if (device === 'cuda') throw cudaFailure(err);
       ui?.warn(`cached ONNX graph ${path} could not be loaded (${(err as Error).message.split('\n')[0]}); rebuilding it`);
@@ -221,7 +346,7 @@ async function openCached(
     ui?.warn(`could not cache the ONNX graph in ${path} (${(err as Error).message}); set BERT_PROBE_CACHE to a writable folder to reuse it`);
   }
   try {
-    return { session: cached ? await ort.InferenceSession.create(path, options) : await ort.InferenceSession.create(bytes, options), built: true };
+    return { session: await load(cached ? path : bytes), built: true };
   } catch (err) {
     if (device === 'cuda') throw cudaFailure(err);
     throw new RuntimeFailure(`onnxruntime could not load the graph it was given (${path}): ${(err as Error).message}`, { cause: err });

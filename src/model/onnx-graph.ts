@@ -2,7 +2,7 @@ import { attnName, layerName } from '../util/names.js';
 import onnxProto from 'onnx-proto';
 import { InputError } from '../util/errors.js';
 import { pruneHeadWeights, type KeepHeads } from './prune-heads.js';
-import type { BertConfig, WeightMap } from './types.js';
+import type { BertConfig, Precision, WeightMap } from './types.js';
 
 /**
  * BERT as an ONNX graph, built in-process from a WeightMap and serialized with onnx-proto's
@@ -15,6 +15,13 @@ import type { BertConfig, WeightMap } from './types.js';
  *            head_mask: float [L, heads] (multiplies attention probabilities, as HF head_mask)
  *   outputs  layer.0 … layer.L: float [batch, seq, H] (0 = embeddings; the one naming scheme, DESIGN.md)
  *            attn.1 … attn.L: float [batch, heads, seq, seq] (after head mask; layers 1-based)
+ * Precision (`--precision`, issue 14): `fp32` is the above. `int8` replaces each of the six
+ * linear layers per encoder layer (Q, K, V, attention output, intermediate, output) by
+ * onnxruntime's DynamicQuantizeMatMul (com.microsoft contrib op): weights quantised once here,
+ * symmetric int8 per output column (scale = max|w|/127, zero point 0); activations quantised
+ * per tensor to uint8 at run time by the op itself (ORT's "dynamic quantisation", as its
+ * quantize_dynamic tool writes it). On AVX-512 VNNI / AMX CPUs MLAS runs these u8·s8 products
+ * on the int8 units. Embeddings, LayerNorm, softmax, Q·Kᵀ and P·V stay fp32; so does the MLM head.
  * MLM head graph (separate, since [batch, seq, vocab] is large and rarely wanted):
  *   input    hidden: float [batch, seq, H] (the last hidden state)
  *   output   mlm_logits: float [batch, seq, vocab]
@@ -26,6 +33,13 @@ export const ONNX_OPSET = 17;
 export const GRAPH_VERSION = 2; // 2: outputs named layer.N / attn.N (issue 9 item 3)
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT8 = onnx.TensorProto.DataType.INT8;
+/** Domain of onnxruntime's contrib ops (DynamicQuantizeMatMul, ...). */
+const MS_DOMAIN = 'com.microsoft';
+
+export interface EncoderGraphOptions {
+  precision?: Precision;
+}
 const INT64 = onnx.TensorProto.DataType.INT64;
 /** HF's additive mask value for padded keys: torch.finfo(float32).min. */
 const MASKED = -3.4028234663852886e38;
@@ -40,6 +54,7 @@ export class GraphBuilder {
   readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private counter = 0;
   private readonly constants = new Map<string, string>();
+  private usesMsDomain = false;
 
   private fresh(hint: string): string {
     return `${hint}_${this.counter++}`;
@@ -61,6 +76,12 @@ export class GraphBuilder {
   }
 
   /** A shared small constant (scalars and shape vectors), deduplicated by value. */
+  /** An int8 initializer (quantised weights). */
+  int8s(name: string, data: Int8Array, dims: number[]): string {
+    this.initializers.push({ name, dataType: INT8, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
   constF(values: number[], dims: number[] = []): string {
     const key = `f:${dims.join(',')}:${values.join(',')}`;
     let name = this.constants.get(key);
@@ -92,10 +113,18 @@ export class GraphBuilder {
     return output;
   }
 
+  /** An onnxruntime contrib op (domain com.microsoft); the model then imports that domain. */
+  msOp(opType: string, inputs: string[], attrs: Record<string, number | number[]> = {}, out?: string): string {
+    const output = this.op(opType, inputs, attrs, out);
+    this.nodes[this.nodes.length - 1]!.domain = MS_DOMAIN;
+    this.usesMsDomain = true;
+    return output;
+  }
+
   model(name: string, docString: string): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,
-      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      opsetImport: [{ domain: '', version: ONNX_OPSET }, ...(this.usesMsDomain ? [{ domain: MS_DOMAIN, version: 1 }] : [])],
       producerName: 'bert-probe',
       producerVersion: String(GRAPH_VERSION),
       docString,
@@ -139,18 +168,46 @@ function weight(weights: WeightMap, name: string, shape: number[]): Float32Array
   return t.data;
 }
 
+/**
+ * Symmetric per-column int8 quantisation of a [inp, out] matrix: scale_j = max_i |w_ij| / 127,
+ * q_ij = round(w_ij / scale_j) (zero point 0, range -127..127 so that -q never overflows).
+ */
+export function quantizeColumns(wT: Float32Array, inp: number, out: number): { q: Int8Array; scale: Float32Array } {
+  const scale = new Float32Array(out);
+  for (let i = 0; i < inp; i++) {
+    const row = i * out;
+    for (let j = 0; j < out; j++) scale[j] = Math.max(scale[j]!, Math.abs(wT[row + j]!));
+  }
+  for (let j = 0; j < out; j++) scale[j] = scale[j]! > 0 ? scale[j]! / 127 : 1;
+  const q = new Int8Array(wT.length);
+  for (let i = 0; i < inp; i++) {
+    const row = i * out;
+    for (let j = 0; j < out; j++) q[row + j] = Math.max(-127, Math.min(127, Math.round(wT[row + j]! / scale[j]!)));
+  }
+  return { q, scale };
+}
+
 /** Shared parts of both graphs. */
 class BertParts {
   constructor(
     readonly g: GraphBuilder,
     readonly config: BertConfig,
     readonly weights: WeightMap,
+    readonly precision: Precision = 'fp32',
   ) {}
 
-  /** x·Wᵀ + b with W [out, in] from the checkpoint. */
+  /** x·Wᵀ + b with W [out, in] from the checkpoint (int8: DynamicQuantizeMatMul, see the top). */
   dense(x: string, prefix: string, out: number, inp: number): string {
-    const w = this.g.floats(`${prefix}.weight_t`, transposed(weight(this.weights, `${prefix}.weight`, [out, inp]), out, inp), [inp, out]);
+    const wT = transposed(weight(this.weights, `${prefix}.weight`, [out, inp]), out, inp);
     const b = this.g.floats(`${prefix}.bias`, weight(this.weights, `${prefix}.bias`, [out]), [out]);
+    if (this.precision === 'int8') {
+      const { q, scale } = quantizeColumns(wT, inp, out);
+      const w = this.g.int8s(`${prefix}.weight_t_int8`, q, [inp, out]);
+      const s = this.g.floats(`${prefix}.weight_scale`, scale, [out]);
+      // Inputs: A, B, b_scale, b_zero_point (absent: 0), bias (onnxruntime ContribOperators.md).
+      return this.g.msOp('DynamicQuantizeMatMul', [x, w, s, '', b]);
+    }
+    const w = this.g.floats(`${prefix}.weight_t`, wT, [inp, out]);
     return this.g.op('Add', [this.g.op('MatMul', [x, w]), b]);
   }
 
@@ -174,10 +231,11 @@ class BertParts {
  * the pruned model: smaller Q/K/V and attention-output products (prune-heads.ts); head_mask
  * keeps its [L, heads] shape (the kept heads' entries are used) and attn.(l+1) has the kept heads.
  */
-export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, keepHeads?: KeepHeads): Uint8Array {
+export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, keepHeads?: KeepHeads, opts: EncoderGraphOptions = {}): Uint8Array {
   const weights = keepHeads ? pruneHeadWeights(config, fullWeights, keepHeads) : fullWeights;
   const g = new GraphBuilder();
-  const p = new BertParts(g, config, weights);
+  const precision = opts.precision ?? 'fp32';
+  const p = new BertParts(g, config, weights, precision);
   const H = config.hiddenSize;
   const I = config.intermediateSize;
   const L = config.numHiddenLayers;
@@ -239,7 +297,7 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
     hidden = p.layerNorm(g.op('Add', [p.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, layerName(l + 1));
     g.output(layerName(l + 1), FLOAT, ['batch', 'seq', H]);
   }
-  return g.model('bert_encoder', `BERT encoder (${L} layers, hidden ${H}, ${heads} heads) built by bert-probe`);
+  return g.model('bert_encoder', `BERT encoder (${L} layers, hidden ${H}, ${heads} heads, ${precision}) built by bert-probe`);
 }
 
 /** The MLM head graph: dense, GELU, LayerNorm, decoder (tied to word embeddings if absent), bias. */

@@ -120,8 +120,17 @@ export interface ForwardOutput {
   mlmLogits?: ArrayTensor;
 }
 
+/**
+ * Numeric precision of an engine's forward pass (`--precision`): fp32, or int8 dynamic
+ * quantisation of the linear layers (onnx engine only; src/model/onnx-graph.ts).
+ */
+export type Precision = 'fp32' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
+
 export interface Engine {
   readonly kind: 'tfjs' | 'onnx';
+  /** Absent: fp32. */
+  readonly precision?: Precision;
   /** e.g. 'wasm', 'cpu', 'tensorflow', 'tensorflow-cuda', 'onnxruntime-cpu', 'onnxruntime-cuda'. */
   readonly backend: string;
   readonly config: BertConfig;

@@ -10,7 +10,7 @@
  */
 import type { Sentence } from '../corpus/types.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
-import type { BertConfig, LoadedModel, Tokenizer } from '../model/types.js';
+import type { BertConfig, LoadedModel, Precision, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
 
@@ -49,6 +49,8 @@ export interface RunnerOptions {
   engine: 'auto' | 'tfjs' | 'onnx';
   backend?: 'tensorflow' | 'wasm' | 'cpu';
   device: 'cpu' | 'cuda';
+  /** Forward-pass precision (--precision; absent: fp32). */
+  precision?: Precision;
   batchSize: number;
   offline?: boolean;
   /** Seed of every probe-side random choice (initialisation, shuffles, dropout). */

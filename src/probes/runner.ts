@@ -335,10 +335,10 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
         }
         return out;
       }
-      const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, ui });
-      rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend } : { control: { engine: engine.kind, backend: engine.backend } });
+      const engine = await createEngine(m, { engine: opts.engine, backend: opts.backend, device: opts.device, precision: opts.precision, ui });
+      rs.setManifest(m === model ? { engine: engine.kind, backend: engine.backend, precision: opts.precision } : { control: { engine: engine.kind, backend: engine.backend, precision: opts.precision } });
       try {
-        for (const k of SPLITS) out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request, batchSize: opts.batchSize, ui });
+        for (const k of SPLITS) out[k] = await extractActivations({ model: m, engine, corpus: corpora[k], request, precision: opts.precision, batchSize: opts.batchSize, ui });
       } finally {
         await engine.dispose();
       }
