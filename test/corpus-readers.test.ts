@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCorpus } from '../src/corpus/load.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot, tempDir } from './helpers.js';
 
 const fx = (name: string) => join(repoRoot, 'test', 'fixtures', 'corpus', name);
 
@@ -95,4 +96,26 @@ test('--format overrides the extension', async () => {
   const c = await loadCorpus(fx('sample.txt'), { format: 'text' });
   assert.equal(c.format, 'text');
   await assert.rejects(loadCorpus(fx('sample.txt'), { format: 'conllu' }), /wrong column count/);
+});
+
+/** The sentences of a corpus without where they came from (file paths differ between copies). */
+const content = (c: Awaited<ReturnType<typeof loadCorpus>>, file: string) =>
+  c.sentences.map(({ source, id, ...rest }) => ({ ...rest, id: id.replace(file, 'FILE'), line: source.line }));
+
+test('every reader gives the same sentences when the file has no final newline (the last sentence is not lost)', async () => {
+  const dir = tempDir();
+  const samples = readdirSync(join(repoRoot, 'test', 'fixtures', 'corpus')).filter((f) => f.startsWith('sample') || f === 'br-z99');
+  assert.ok(samples.length >= 10, samples.join());
+  for (const name of samples) {
+    const text = readFileSync(fx(name), 'utf8');
+    assert.ok(text.endsWith('\n'), `${name} has a final newline to remove`);
+    const cut = join(dir, name);
+    writeFileSync(cut, text.replace(/\s+$/, ''));
+    const opts = name === 'sample.tsv' ? { labelColumn: 'topic' } : {};
+    const a = await loadCorpus(fx(name), opts);
+    const b = await loadCorpus(cut, opts);
+    assert.ok(a.sentences.length > 0, name);
+    assert.deepEqual(content(b, cut), content(a, fx(name)), `${name} without its final newline`);
+    assert.deepEqual(b.skipped, a.skipped, `${name} skipped items`);
+  }
 });

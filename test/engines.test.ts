@@ -313,17 +313,25 @@ describe('engine contract', () => {
     if (!native) await assert.rejects(createEngine(model, { engine: 'tfjs', backend: 'tensorflow' }), (e: unknown) => e instanceof InputError && /tfjs-node/.test(e.message));
   });
 
-  test('--device cuda without a CUDA provider is a clear InputError', async (t) => {
-    let engine: Engine | undefined;
+  test('--device cuda: against the reference where the CUDA provider loads, a clear InputError where not', async (t) => {
+    const model = await tinyBert();
+    let engine: Engine;
     try {
-      engine = await createEngine(await tinyF16(), { engine: 'onnx', device: 'cuda' });
+      engine = await createEngine(model, { engine: 'onnx', device: 'cuda' });
     } catch (err) {
       assert.ok(err instanceof InputError, String(err));
       assert.match(err.message, /--device cuda/);
       assert.match(err.message, /fix:/);
+      t.diagnostic('no CUDA provider here: checked the InputError; the CUDA outputs are compared with the reference where it loads');
       return;
     }
-    await engine.dispose();
-    t.skip('this machine has the CUDA provider');
+    // CUDA present: its outputs are compared with the reference like the CPU engines' (before,
+    // this test skipped exactly here, so CUDA outputs were never checked).
+    try {
+      assert.equal(engine.backend, 'onnxruntime-cuda');
+      assertWithin(await checkAgainstReference(engine, model, reference('tiny-bert-reference.safetensors')), ALL_GROUPS);
+    } finally {
+      await engine.dispose();
+    }
   });
 });

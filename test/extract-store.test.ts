@@ -10,7 +10,8 @@ import { InputError } from '../src/util/errors.js';
 import type { Corpus } from '../src/corpus/types.js';
 import type { LoadedModel } from '../src/model/types.js';
 import { FakeEngine, fakeAttentionRow, fakeCorpus, fakeHidden, fakeModel, FakeTokenizer } from './extract-fakes.js';
-import { tempDir } from './helpers.js';
+import { nearestHalf } from './float16-reference.js';
+import { hasNumpy, skipUnless, tempDir } from './helpers.js';
 
 const LONG = Array.from({ length: 40 }, (_, i) => (i % 2 ? 'extraordinarily' : 'unbelievable')); // 5 pieces each: 200 pieces > 64 positions
 
@@ -118,11 +119,22 @@ test('a sentence longer than the model positions: stitched windows for hidden st
   assert.deepEqual(index.identity.window, { content: 62, stride: 31 });
 });
 
-test('float16 stores are readable and close', async () => {
+test('float16 stores round-trip exactly: every value is the nearest float16 (ties to even) of the float32', async () => {
   const model = fakeModel();
   const corpus = fakeCorpus(9);
   const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [2], attentionLayers: [] }, dtype: 'float16', storeDir: join(tempDir(), 's') });
-  assertClose((await store.readLayer(2)).vectors, expected(model, corpus, 2), 2e-3, 'f16');
+  const f32 = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [2], attentionLayers: [] }, storeDir: join(tempDir(), 's32') });
+  const got = (await store.readLayer(2)).vectors;
+  const want = (await f32.readLayer(2)).vectors;
+  assertClose(want, expected(model, corpus, 2), 1e-6, 'f32');
+  assert.equal(got.length, want.length);
+  let inexact = 0;
+  for (let i = 0; i < want.length; i++) {
+    const h = nearestHalf(want[i]!);
+    if (h !== want[i]) inexact++;
+    if (!Object.is(got[i], h)) assert.fail(`value ${i}: stored ${got[i]}, nearest float16 of ${want[i]} is ${h}`);
+  }
+  assert.ok(inexact > want.length / 2, `the values really needed rounding (${inexact} of ${want.length})`);
   const shard = readFileSync(join(store.dirs[0]!, 'layer.2', 'shard-00000.safetensors'));
   assert.match(shard.subarray(8, 8 + Number(shard.readBigUInt64LE(0))).toString(), /"vectors":\{"dtype":"F16"/);
 });
@@ -198,7 +210,7 @@ test('--shard K/N stores read as one with openStore; gaps and mixed models refus
   await assert.rejects(extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: needs, shard: { index: 4, count: 3 } }), InputError);
 });
 
-test('shards are plain safetensors: numpy reads them without our code', { skip: spawnSync('python3', ['-c', 'import numpy']).status !== 0 && 'python3 with numpy not available' }, async () => {
+test('shards are plain safetensors: numpy reads them without our code', { skip: skipUnless('python3 with numpy', hasNumpy()) }, async () => {
   const model = fakeModel();
   const corpus = fakeCorpus(5);
   const store = await extractActivations({ model, engine: new FakeEngine(model.config), corpus, request: { layers: [1], attentionLayers: [] }, storeDir: join(tempDir(), 's') });

@@ -10,12 +10,12 @@ import { test } from 'node:test';
 import type { Sentence } from '../src/corpus/types.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { mulberry32 } from '../src/util/random.js';
-import { fixturesDir, runCli, tempDir } from './helpers.js';
+import { fixturesDir, runCli, skipUnless, tempDir } from './helpers.js';
 import { plantedRawAttention, plantedSentences, writeAttentionStore } from './heads-planted.js';
 
 const TINY = join(fixturesDir, 'tiny-bert');
 const have = existsSync(join(TINY, 'config.json'));
-const why = have ? false : `no fixture model at ${TINY}`;
+const why = skipUnless(`the fixture model at ${TINY}`, have);
 
 function conllu(sentences: readonly Sentence[]): string {
   return sentences.map((s) => [`# sent_id = ${s.id}`, ...s.words.map((w, i) => [i + 1, w, w, 'NOUN', 'NN', '_', s.heads![i], s.deprels![i], '_', '_'].join('\t')), ''].join('\n')).join('\n') + '\n';

@@ -1,7 +1,9 @@
+import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** Repo root, from dist/test/helpers.js or test/helpers.ts. */
@@ -40,3 +42,24 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
     },
   });
 }
+
+/**
+ * node:test's `skip` option for a test that needs something the machine may lack: false when
+ * `present`, otherwise the reason, which the test reporter prints beside the skipped test.
+ * Under CI (BERT_PROBE_CI=1, set by .ci/run, which installs what the suite needs) a missing
+ * prerequisite is a failure, not a skip: a failing test named after it is added to the file.
+ * Pass `ciProvides: false` for what CI cannot have (a GPU).
+ */
+export function skipUnless(what: string, present: boolean, opts: { ciProvides?: boolean } = {}): false | string {
+  if (present) return false;
+  const reason = `skipped: ${what} is not available on this machine`;
+  if (process.env.BERT_PROBE_CI === '1' && opts.ciProvides !== false) {
+    test(`CI provides ${what}`, () => {
+      assert.fail(`${what} is missing, so a test that CI must run was skipped; .ci/run should provide it`);
+    });
+  }
+  return reason;
+}
+
+/** Whether `python3 -c 'import numpy'` works (the cross-checks against numpy need it). */
+export const hasNumpy = (): boolean => spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;

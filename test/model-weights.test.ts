@@ -154,11 +154,13 @@ test('sharded and BF16 safetensors load', async () => {
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   const got = await loadWeights(dir, c);
   assert.equal(got.files.length, 2);
-  for (const n of names) {
-    const a = w.get(n)!.data;
-    const b = got.weights.get(n)!.data;
-    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= Math.abs(a[i]!) / 128 + 1e-30, `${n}[${i}]`);
-  }
+  // Bit-exact: F32 tensors as written; a BF16 value is the float32 whose top 16 bits were stored.
+  names.forEach((n, k) => {
+    const a = Float32Array.from(w.get(n)!.data);
+    const bits = new Uint32Array(a.buffer);
+    if (k >= half) bits.forEach((v, i) => (bits[i] = v & 0xffff0000));
+    assert.deepEqual(new Uint32Array(Float32Array.from(got.weights.get(n)!.data).buffer), bits, n);
+  });
   const d2 = tempDir();
   mkdirSync(d2, { recursive: true });
   copyFileSync(join(dir, 'config.json'), join(d2, 'config.json'));

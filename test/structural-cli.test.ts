@@ -10,9 +10,53 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { scoreRecords, type PredictionRecord } from '../src/probes/structural-eval.js';
-import { fixturesDir, runCli, tempDir } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { fixturesDir, hasNumpy, repoRoot, runCli, skipUnless, tempDir } from './helpers.js';
+
+const numpy = skipUnless('python3 with numpy', hasNumpy());
 
 const COLUMNS = ['model', 'layer', 'probe', 'uuas', 'dspr', 'root_acc', 'nspr', 'sentences', 'epochs', 'best_dev_loss', 'seconds'];
+
+/**
+ * Every metric cell equals what the independent Python reference (test/fixtures/structural/
+ * reference.py, reporter.py's formulas) computes from predictions.jsonl: gold trees from the heads
+ * and POS written there, not from our goldSentence/mstEdges/uuas.
+ */
+function assertReferenceAgrees(dir: string, rows: Record<string, string>[]): void {
+  const r = spawnSync('python3', [join(repoRoot, 'test', 'fixtures', 'structural', 'reference.py'), 'score', join(dir, 'predictions.jsonl')], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(r.status, 0, r.stderr);
+  const ref = JSON.parse(r.stdout) as Record<string, string | number | null>[];
+  let checked = 0;
+  for (const row of rows) {
+    const mine = ref.find((x) => x.model === row.model && x.layer === row.layer)!;
+    assert.ok(mine, `reference scored ${row.model} ${row.layer}`);
+    for (const col of row.probe === 'distance' ? ['uuas', 'dspr'] : ['root_acc', 'nspr']) {
+      if (col === 'dspr' && mine[col] === undefined) continue; // DSpr needs --save-distances
+      assert.ok(Math.abs(Number(row[col]) - Number(mine[col])) < 1e-9, `${row.model} ${row.layer} ${col}: results.csv ${row[col]}, reference ${mine[col]}`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= rows.length + 1, `${checked} cells checked`);
+}
+
+/** summary.json and the report's summary against the rows they summarise: best = argmax. */
+function assertSummaryMatchesRows(dir: string, summary: { best: Record<string, Record<string, { layer: string; value: number } | null>>; baselines: { linear: Record<string, number | null> } }, rows: Record<string, string>[]): void {
+  const models = [...new Set(rows.map((r) => r.model).filter((m) => m !== 'baseline'))];
+  assert.deepEqual(Object.keys(summary.best).sort(), models.sort());
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  for (const m of models) {
+    for (const [metric, best] of Object.entries(summary.best[m]!)) {
+      const cells = rows.filter((r) => r.model === m && r[metric] !== '' && r[metric] !== undefined).map((r) => ({ layer: r.layer!, value: Number(r[metric]) }));
+      const top = Math.max(...cells.map((c) => c.value));
+      assert.deepEqual(best, { layer: cells.find((c) => c.value === top)!.layer, value: top }, `${m} best ${metric}`);
+      assert.ok(html.includes(`<th>best.${m}.${metric}.layer</th><td>${best!.layer}</td>`), `report.html shows the best ${metric} layer of ${m}`);
+    }
+  }
+  const base = rows.filter((r) => r.model === 'baseline');
+  for (const [metric, v] of Object.entries(summary.baselines.linear)) {
+    assert.equal(v, Number(base.find((r) => r[metric] !== '')![metric]), `linear baseline ${metric}`);
+  }
+}
 
 function readRun(dir: string) {
   for (const f of ['results.csv', 'summary.json', 'manifest.json', 'predictions.jsonl', 'report.html', 'uuas-by-layer.svg', 'nspr-by-layer.svg', 'tree-1.svg']) {
@@ -39,7 +83,7 @@ function assertRecomputable(rows: Record<string, string>[], records: PredictionR
   }
 }
 
-test('structural on PTB with tiny-bert and --control random: full results folder, metrics recomputable', () => {
+test('structural on PTB with tiny-bert and --control random: full results folder, metrics recomputable', async (t) => {
   const out = join(tempDir(), 'run');
   const r = runCli(['structural', '--data', 'ptb', '--model', join(fixturesDir, 'tiny-bert'), '--control', 'random', '--limit', '30', '--max-epochs', '4', '--save-distances', '--out', out, '--seed', '3']);
   assert.equal(r.status, 0, r.stderr);
@@ -56,17 +100,18 @@ test('structural on PTB with tiny-bert and --control random: full results folder
     if (row.model !== 'baseline') assert.ok(Number(row.epochs) >= 1 && Number(row.epochs) <= 4);
   }
   assertRecomputable(rows, records);
+  assertSummaryMatchesRows(out, summary, rows);
+  await t.test('every metric equals the independent Python reference on predictions.jsonl', { skip: numpy }, () => assertReferenceAgrees(out, rows));
   // The linear baseline is the chain: its predicted tree links neighbours.
   const lin = records.find((x) => x.layer === 'linear')!;
   assert.ok(lin.predicted_edges!.every(([a, b]) => lin.words.slice(a + 1, b).every((_, k) => lin.punct[a + 1 + k])));
-  assert.ok(summary.best[join(fixturesDir, 'tiny-bert')].uuas.layer.startsWith('layer.'));
   assert.equal(manifest.seed, 3);
   assert.equal(manifest.control.randomInit, true);
   // Without tfjs-node, the probes train on onnxruntime (structural-onnx.ts); the manifest says so.
   assert.ok(['onnxruntime-cpu', 'tensorflow', 'tensorflow-cuda'].includes(manifest.probe.backend), `probe backend ${manifest.probe.backend}`);
 });
 
-test('structural on EWT with the bert-base-shaped random model (--limit for a quick run)', () => {
+test('structural on EWT with the bert-base-shaped random model (--limit for a quick run)', async (t) => {
   const out = join(tempDir(), 'run');
   const r = runCli(['structural', '--data', 'ewt', '--model', 'random', '--layers', '-1', '--limit', '12', '--max-epochs', '2', '--out', out, '--json']);
   assert.equal(r.status, 0, r.stderr);
@@ -82,6 +127,8 @@ test('structural on EWT with the bert-base-shaped random model (--limit for a qu
   assert.equal(Number(row('distance').uuas), s.uuas);
   assert.equal(Number(row('depth').root_acc), s.rootAcc);
   assert.equal(Number(row('depth').nspr), s.nspr);
+  assertSummaryMatchesRows(out, summary, rows);
+  await t.test('UUAS, root accuracy and NSpr equal the independent Python reference', { skip: numpy }, () => assertReferenceAgrees(out, rows));
   // UPOS PUNCT words are excluded from the trees.
   const withPunct = mine.find((x) => x.upos!.includes('PUNCT'))!;
   assert.ok(withPunct.predicted_edges!.every(([a, b]) => withPunct.upos![a] !== 'PUNCT' && withPunct.upos![b] !== 'PUNCT'));

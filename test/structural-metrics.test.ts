@@ -103,3 +103,20 @@ test('root accuracy: smallest predicted depth among non-punctuation, first on ti
   assert.equal(predictedRoot([1, 2], [true, true]), 0); // all punctuation → plain argmin
   assert.equal(rootAccuracy([{ goldRoot: 3, predictedRoot: 3 }, { goldRoot: 1, predictedRoot: 0 }]), 0.5);
 });
+
+test('edge cases: empty inputs, mismatched lengths, exact treeProblem messages', () => {
+  assert.equal(predictedRoot([], []), -1, 'no words, no root');
+  assert.ok(Number.isNaN(rootAccuracy([])));
+  assert.throws(() => spearman([1, 2], [1, 2, 3]), /pearson: lengths differ \(2 vs 3\)/);
+  assert.equal(treeProblem([]), 'sentence has no words');
+  assert.equal(treeProblem([0, 5]), 'word 2 has head 5, outside 0..2');
+  assert.equal(treeProblem([0, -1]), 'word 2 has head -1, outside 0..2');
+  assert.equal(treeProblem([0, 1.5]), 'word 2 has head 1.5, outside 0..2');
+  assert.equal(treeProblem([0, 2]), 'word 2 is its own head');
+  // Cycles found wherever they are, including through the first word.
+  assert.equal(treeProblem([3, 0, 1]), 'heads form a cycle through word 1');
+  assert.equal(treeProblem([0, 3, 2]), 'heads form a cycle through word 2');
+  assert.equal(treeProblem([0, 1, 4, 3]), 'heads form a cycle through word 3');
+  assert.equal(treeProblem([2, 0, 4, 5, 3]), 'heads form a cycle through word 3');
+  assert.equal(treeProblem([2, 3, 0, 3, 4]), null);
+});
