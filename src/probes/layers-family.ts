@@ -168,7 +168,7 @@ async function buildBatch(split: SplitData, sentences: readonly number[], layers
       rows.push([s, ti]);
       spans1.push(pieceRange(t.span1));
       if (t.span2) spans2.push(pieceRange(t.span2));
-      const labels = task === 'pos' && prep.controlMap ? t.labels : t.labels;
+      const labels = t.labels;
       if (loss === 'sigmoid') {
         const row = new Array<number>(K).fill(0);
         for (const l of labels) {
