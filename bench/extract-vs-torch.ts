@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus } from '../src/corpus/load.js';
@@ -32,6 +32,8 @@ import { writeJsonAtomic } from '../src/util/atomic.js';
  *   npm run bench -- extract-vs-torch
  *   BENCH_VS_TORCH_SENTENCES=200 BENCH_VS_TORCH_REPEAT=1 BENCH_VS_TORCH_VARIANTS=ours-fp32,torch-fp32 npm run bench -- extract-vs-torch
  *   BENCH_OURS_BATCH=16 BENCH_TORCH_BATCH=8 BENCH_ONNX_WORKER=0   (batch sizes; 0: session on the main thread)
+ *   BENCH_ONNX_SPIN=1      (onnxruntime's intra-op threads busy-wait between ops; default off)
+ *   taskset -c 1 npm run bench -- extract-vs-torch   (one core: one thread on each side)
  */
 const SENTENCES = Number(process.env.BENCH_VS_TORCH_SENTENCES ?? 1000);
 const REPEAT = Number(process.env.BENCH_VS_TORCH_REPEAT ?? 2);
@@ -39,6 +41,11 @@ const DATA = process.env.BENCH_VS_TORCH_DATA ?? 'ewt:dev';
 const OURS_BATCH = Number(process.env.BENCH_OURS_BATCH ?? 16);
 const TORCH_BATCH = Number(process.env.BENCH_TORCH_BATCH ?? 8);
 const SEED = 42;
+/**
+ * Threads per side: one per core this process may run on (so `taskset -c 1` gives 1 on both
+ * sides: our intra-op threads, torch.set_num_threads in the peer).
+ */
+const THREADS = availableParallelism();
 const PEER = fileURLToPath(new URL('../../bench/peers/torch_extract.py', import.meta.url));
 
 interface Variant {
@@ -110,7 +117,7 @@ async function runOurs(precision: Precision, storeDir: string): Promise<void> {
   const t0 = performance.now();
   const model = await loadModel('random', { seed: SEED, offline: true });
   const corpus = corpusSlice(await loadCorpus(DATA, { offline: true }));
-  const engine = await OnnxEngine.create(model, { precision, worker: process.env.BENCH_ONNX_WORKER !== '0' });
+  const engine = await OnnxEngine.create(model, { precision, worker: process.env.BENCH_ONNX_WORKER !== '0', spinning: process.env.BENCH_ONNX_SPIN === '1' });
   const setupSeconds = (performance.now() - t0) / 1000;
   const layers = [...Array(model.config.numHiddenLayers + 1).keys()];
   const { store, report } = await extractWithReport({ model, engine, corpus, precision, request: { layers, attentionLayers: [] }, storeDir, batchSize: OURS_BATCH });
@@ -129,7 +136,7 @@ async function runOurs(precision: Precision, storeDir: string): Promise<void> {
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     batchSize: OURS_BATCH,
-    threads: cpus().length,
+    threads: engine.threads,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -145,7 +152,7 @@ function runVariant(v: Variant, work: string, self: string, env: NodeJS.ProcessE
   const args =
     v.side === 'ours'
       ? [process.execPath, [self, '--ours', v.precision, join(outDir, 'store')]]
-      : ['python3', [PEER, '--weights', join(work, 'weights.safetensors'), '--config', join(work, 'config.json'), '--input', join(work, 'input.json'), '--out', outDir, '--batch-size', String(TORCH_BATCH), '--precision', v.precision]];
+      : ['python3', [PEER, '--weights', join(work, 'weights.safetensors'), '--config', join(work, 'config.json'), '--input', join(work, 'input.json'), '--out', outDir, '--batch-size', String(TORCH_BATCH), '--threads', String(THREADS), '--precision', v.precision]];
   const loadAverageBefore = loadavg()[0]!;
   const t0 = performance.now();
   const child = spawnSync(args[0] as string, args[1] as string[], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
@@ -248,7 +255,7 @@ export async function benchExtractVsTorch(): Promise<unknown> {
     }
     const byVariant = new Map<string, RunResult[]>();
     for (const r of runs) byVariant.set(r.variant, [...(byVariant.get(r.variant) ?? []), r]);
-    const cores = cpus().length;
+    const cores = THREADS;
     const summary = [...byVariant.entries()].map(([variant, rs]) => {
       const wall = median(rs.map((r) => r.wallSeconds));
       const pick = (f: (r: RunResult) => number) => median(rs.map(f));
@@ -258,16 +265,16 @@ export async function benchExtractVsTorch(): Promise<unknown> {
         idleCoreShare: Math.max(0, 1 - pick((r) => r.cpuSeconds / (r.wallSeconds * cores))),
         setupSeconds: pick((r) => r.setupSeconds), forwardSeconds: pick((r) => r.forwardSeconds), tokenizeSeconds: pick((r) => r.tokenizeSeconds),
         poolSeconds: pick((r) => r.poolSeconds), writeSeconds: pick((r) => r.writeSeconds), peakRssMiB: Math.max(...rs.map((r) => r.peakRssMiB)),
-        loadAverage: median(rs.flatMap((r) => [r.loadAverageBefore, r.loadAverageAfter])), tokens: rs[0]!.tokens, words: rs[0]!.words, batchSize: rs[0]!.batchSize,
+        loadAverage: median(rs.flatMap((r) => [r.loadAverageBefore, r.loadAverageAfter])), tokens: rs[0]!.tokens, words: rs[0]!.words, batchSize: rs[0]!.batchSize, threads: rs[0]!.threads,
       };
     });
     const get = (name: string) => summary.find((s) => s.variant === name);
     const base = get('torch-fp32');
-    const header = ['variant', 'wall s', 'best s', 'vs torch-fp32', 'tokens/s', 'CPU s', 'CPU vs torch-fp32', 'idle cores', 'setup', 'forward', 'tokenize', 'pool', 'write', 'peak RSS MiB', 'batch', 'load avg'];
+    const header = ['variant', 'wall s', 'best s', 'vs torch-fp32', 'tokens/s', 'CPU s', 'CPU vs torch-fp32', 'idle cores', 'setup', 'forward', 'tokenize', 'pool', 'write', 'peak RSS MiB', 'batch', 'threads', 'load avg'];
     const rows = summary.map((s) => [
       s.variant, s.wallSeconds.toFixed(1), s.bestWallSeconds.toFixed(1), base ? `${(base.wallSeconds / s.wallSeconds).toFixed(2)}x` : 'n/a', s.tokensPerSecond.toFixed(0),
       s.cpuSeconds.toFixed(1), base ? `${(base.cpuSeconds / s.cpuSeconds).toFixed(2)}x` : 'n/a', `${(100 * s.idleCoreShare).toFixed(0)}%`, s.setupSeconds.toFixed(1), s.forwardSeconds.toFixed(1), s.tokenizeSeconds.toFixed(2),
-      s.poolSeconds.toFixed(1), s.writeSeconds.toFixed(1), s.peakRssMiB.toFixed(0), String(s.batchSize), s.loadAverage.toFixed(1),
+      s.poolSeconds.toFixed(1), s.writeSeconds.toFixed(1), s.peakRssMiB.toFixed(0), String(s.batchSize), String(s.threads), s.loadAverage.toFixed(1),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -287,7 +294,7 @@ export async function benchExtractVsTorch(): Promise<unknown> {
     }
     const ours = get('ours-fp32'), int8 = get('ours-int8'), bf16 = get('torch-bf16');
     if (ours && base) console.log(`  goal fp32 >= 1.5x torch eager: ${base.wallSeconds / ours.wallSeconds >= 1.5 ? 'met' : 'NOT met'} (${(base.wallSeconds / ours.wallSeconds).toFixed(2)}x wall at load ${ours.loadAverage.toFixed(1)}, ${(base.cpuSeconds / ours.cpuSeconds).toFixed(2)}x CPU)`);
-    if (summary.some((s) => s.loadAverage > cores)) console.log(`  load average above ${cores} (the core count): other processes took the cores, wall ratios say more about the scheduler than about the engines; repeat on a quieter machine`);
+    if (summary.some((s) => s.loadAverage > cpus().length)) console.log(`  load average above ${cpus().length} (the machine's core count): other processes took the cores, wall ratios say more about the scheduler than about the engines; repeat on a quieter machine`);
     if (int8 && bf16) console.log(`  goal int8 >= torch bf16 autocast: ${bf16.wallSeconds / int8.wallSeconds >= 1 ? 'met' : 'NOT met'} (${(bf16.wallSeconds / int8.wallSeconds).toFixed(2)}x wall, ${(bf16.cpuSeconds / int8.cpuSeconds).toFixed(2)}x CPU)`);
     const file = join(root, '.bench', `extract-vs-torch-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     mkdirSync(join(root, '.bench'), { recursive: true });

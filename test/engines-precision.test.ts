@@ -3,8 +3,8 @@ import { after, before, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { createEngine } from '../src/model/engine.js';
-import { OnnxEngine } from '../src/model/onnx-engine.js';
-import { quantizeColumns } from '../src/model/onnx-graph.js';
+import { OnnxEngine, graphCachePath, loadOrt } from '../src/model/onnx-engine.js';
+import { buildEncoderGraph, quantizeColumns } from '../src/model/onnx-graph.js';
 import { extractActivations, storeIdentity } from '../src/extract/pipeline.js';
 import { defaultStoreDir } from '../src/extract/store.js';
 import { InputError } from '../src/util/errors.js';
@@ -82,6 +82,50 @@ test('int8: the graph quantises the six linear layers per encoder layer; outputs
     for (const h of b.hiddenStates) assert.ok(h!.data.every(Number.isFinite));
   } finally {
     await fp32.dispose();
+    await int8.dispose();
+  }
+});
+
+test('hidden-states-only graph (fused MultiHeadAttention): fp32 equals the fixtures to 1e-4; int8 forwards without attention use it and equal the full graph', async () => {
+  const model = await fixtureModel('tiny-bert');
+  const ref = reference('tiny-bert-reference.safetensors');
+  const { batch } = ref;
+  const L = model.config.numHiddenLayers;
+  const T = batch.seqLen;
+  // fp32: the graph itself against the float64 reference (the engine keeps one fp32 graph; this
+  // keeps the variant honest should a measurement ever switch fp32 to it).
+  const ort = await loadOrt();
+  const graph = buildEncoderGraph(model.config, model.weights, undefined, { attentionOutputs: false });
+  const decoded = onnxProto.onnx.ModelProto.decode(graph).graph!;
+  assert.equal(decoded.node!.filter((n) => n.opType === 'MultiHeadAttention' && n.domain === 'com.microsoft').length, L);
+  assert.ok(!decoded.output!.some((o) => o.name!.startsWith('attn.')) && !decoded.input!.some((i) => i.name === 'head_mask'));
+  const session = await ort.InferenceSession.create(graph, { graphOptimizationLevel: 'basic', logSeverityLevel: 3 });
+  const i64 = (a: Int32Array) => new ort.Tensor('int64', BigInt64Array.from(a, (v) => BigInt(v)), [batch.batchSize, T]);
+  const r = await session.run({ input_ids: i64(batch.inputIds), attention_mask: i64(batch.attentionMask), token_type_ids: i64(batch.tokenTypeIds) });
+  for (let i = 0; i <= L; i++) {
+    const t = r[`layer.${i}`]!;
+    const d = maxDiffMasked({ data: t.data as Float32Array, shape: t.dims.map(Number) }, ref.tensors.get(`hidden_states.${i}`)!, batch.attentionMask, T);
+    assert.ok(d <= 1e-4, `layer.${i}: ${d}`);
+  }
+  await session.release();
+  // int8: hidden-only forwards run on the hidden graph (cached beside the full one), others on the full graph.
+  const int8 = await OnnxEngine.create(model, { precision: 'int8' });
+  try {
+    const hiddenOnly = { hiddenStates: [...Array(L + 1).keys()], attentions: [] };
+    assert.equal(int8.graphFor({ attentions: new Set() }, batch), 'hidden');
+    assert.equal(int8.graphFor({ attentions: new Set([1]) }, batch), 'full');
+    assert.equal(int8.graphFor({ attentions: new Set() }, { ...batch, headMask: new Float32Array(L * model.config.numAttentionHeads).fill(1) }), 'full');
+    const a = await int8.forward(batch, hiddenOnly);
+    const b = await int8.forward(batch);
+    assert.ok(b.attentions.every((x) => x), 'the full graph answered the forward with attention');
+    const hiddenGraph = onnxProto.onnx.ModelProto.decode(readFileSync(graphCachePath(model, 'hidden', 'int8'))).graph!;
+    assert.equal(hiddenGraph.node!.filter((n) => n.opType === 'MultiHeadAttention').length, L);
+    assert.equal(hiddenGraph.node!.filter((n) => n.opType === 'DynamicQuantizeMatMul').length, 6 * L);
+    for (let i = 0; i <= L; i++) {
+      const d = maxDiffMasked(a.hiddenStates[i]!, b.hiddenStates[i]!, batch.attentionMask, T);
+      assert.ok(d <= 1e-5, `int8 layer.${i}: hidden graph vs full graph ${d}`);
+    }
+  } finally {
     await int8.dispose();
   }
 });

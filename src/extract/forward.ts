@@ -21,7 +21,11 @@ export interface SentenceForward {
   numPieces: number;
   /** 1 when the sentence fit; otherwise the number of windows it was cut into. */
   windows: number;
-  /** Hidden-state index (0 = embeddings) → [numPieces, hidden]. */
+  /**
+   * Hidden-state index (0 = embeddings) → [numPieces, hidden]. For a sentence that fit, a view
+   * into its batch's output (engines return fresh buffers per forward; holding the view keeps
+   * that batch's buffer alive); for a windowed one, a stitched copy.
+   */
   states: Map<number, Float32Array>;
   /** Layer (1-based) → [heads, numPieces, numPieces]; null for windowed sentences. */
   attentions: Map<number, Float32Array> | null;
@@ -131,13 +135,15 @@ export async function forwardSentences(engine: Engine, encodings: readonly Pick<
       for (const l of opts.hiddenStates) {
         const hs = out.hiddenStates[l];
         if (!hs) throw new RuntimeFailure(`engine ${engine.kind}/${engine.backend} did not return hidden state ${l}`);
-        let dst = p.states.get(l);
-        if (!dst) p.states.set(l, (dst = new Float32Array(P * hidden)));
         const rowBase = b * T * hidden;
         if (!p.owner) {
-          dst.set(hs.data.subarray(rowBase, rowBase + len * hidden));
+          // The sentence's rows of the batch output, as a view (no copy): each forward returns
+          // fresh buffers, so the view stays valid for as long as the caller holds it.
+          p.states.set(l, hs.data.subarray(rowBase, rowBase + len * hidden));
           continue;
         }
+        let dst = p.states.get(l);
+        if (!dst) p.states.set(l, (dst = new Float32Array(P * hidden)));
         const w = p.windows[seg.window]!;
         if (seg.window === 0) dst.set(hs.data.subarray(rowBase, rowBase + hidden), 0);
         if (seg.window === p.windows.length - 1) dst.set(hs.data.subarray(rowBase + (len - 1) * hidden, rowBase + len * hidden), (P - 1) * hidden);

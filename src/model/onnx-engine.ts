@@ -27,8 +27,13 @@ import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, Load
 export interface OnnxEngineOptions {
   device?: 'cpu' | 'cuda';
   ui?: Ui;
-  /** Intra-op threads (default: one per core). */
+  /** Intra-op threads (default: one per core this process may run on). */
   threads?: number;
+  /**
+   * onnxruntime's intra-op threads busy-wait between ops (allow_spinning; default false). Only
+   * matters with 2+ threads; off because on a shared machine spinning burns cores others need.
+   */
+  spinning?: boolean;
   /**
    * Build the pruned model with only these heads per layer (0-based; onnx-graph.ts). Built in
    * memory, not cached; ask it for no attentions of a layer left without heads.
@@ -52,6 +57,13 @@ const WORKER_URL = ((): URL | null => {
   const url = new URL(`./onnx-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
   return existsSync(fileURLToPath(url)) ? url : null;
 })();
+
+/**
+ * Where the hidden-states-only graph (GraphKind) serves hidden-states-only forwards, per
+ * precision: where it measured faster (docs/precision.md, "Where the time goes": int8 1.06x;
+ * fp32 within noise, so fp32 keeps one graph).
+ */
+const HIDDEN_GRAPH: Record<Precision, boolean> = { fp32: false, int8: true };
 
 type Outputs = Record<string, { data: Float32Array; dims: number[] }>;
 
@@ -159,41 +171,79 @@ export async function onnxAvailable(): Promise<boolean> {
   }
 }
 
-/** Cache file for a model's graph: <weightsSha256>-<config/graph tag>[.int8][.mlm].onnx. */
-export function graphCachePath(model: LoadedModel, part: 'encoder' | 'mlm' = 'encoder', precision: Precision = 'fp32'): string {
+/**
+ * Cache file for a model's graph: <weightsSha256>-<config/graph tag>[.int8][.hidden][.mlm].onnx
+ * (`hidden`: the hidden-states-only graph with fused attention, see GraphKind).
+ */
+export function graphCachePath(model: LoadedModel, part: 'encoder' | 'hidden' | 'mlm' = 'encoder', precision: Precision = 'fp32'): string {
   const tag = createHash('sha256')
     .update(JSON.stringify({ config: model.config, graph: GRAPH_VERSION, opset: ONNX_OPSET }))
     .digest('hex')
     .slice(0, 12);
-  const suffix = part === 'mlm' ? '.mlm' : precision === 'fp32' ? '' : `.${precision}`;
+  const suffix = part === 'mlm' ? '.mlm' : `${precision === 'fp32' ? '' : `.${precision}`}${part === 'hidden' ? '.hidden' : ''}`;
   return cacheDir('onnx', `${model.source.weightsSha256}-${tag}${suffix}.onnx`);
 }
+
+/**
+ * The two encoder graphs of one model (onnx-graph.ts): `full` returns attention maps and takes a
+ * head mask; `hidden` returns hidden states only and runs each layer's attention as one fused
+ * onnxruntime op (MultiHeadAttention). A forward that asks for no attention map and gives no
+ * head mask runs on `hidden` where HIDDEN_GRAPH says it is faster; each is opened on first use.
+ */
+export type GraphKind = 'full' | 'hidden';
 
 export class OnnxEngine implements Engine {
   readonly kind = 'onnx' as const;
   readonly backend: string;
   readonly precision: Precision;
   readonly config: BertConfig;
+  /** onnxruntime intra-op threads. */
+  readonly threads: number;
   /** Where the encoder graph is cached, and whether this engine built it (false: reused). */
   readonly graphPath: string;
   readonly graphBuilt: boolean;
   private mlmSession: Promise<Ort.InferenceSession> | null = null;
+  private readonly runners = new Map<GraphKind, Promise<Runner>>();
 
   private constructor(
     private readonly ort: OrtModule,
     private readonly model: LoadedModel,
-    private readonly runner: Runner,
+    first: { kind: GraphKind; runner: Runner },
     private readonly sessionOptions: Ort.InferenceSession.SessionOptions,
     graph: { path: string; built: boolean },
-    device: 'cpu' | 'cuda',
+    private readonly device: 'cpu' | 'cuda',
     precision: Precision,
+    private readonly load: (source: string | Uint8Array) => Promise<Runner>,
+    private readonly pruned: boolean,
     private readonly ui?: Ui,
   ) {
     this.backend = `onnxruntime-${device}`;
     this.precision = precision;
     this.config = model.config;
+    this.threads = sessionOptions.intraOpNumThreads ?? 1;
     this.graphPath = graph.path;
     this.graphBuilt = graph.built;
+    this.runners.set(first.kind, Promise.resolve(first.runner));
+  }
+
+  /** Which graph serves a forward: `hidden` when it is enabled for this precision and nothing needs the full one. */
+  graphFor(filter: { attentions: Set<number> }, batch: ForwardBatch): GraphKind {
+    const useHidden = HIDDEN_GRAPH[this.precision] && this.device === 'cpu' && !this.pruned && filter.attentions.size === 0 && !batch.headMask;
+    return useHidden ? 'hidden' : 'full';
+  }
+
+  /** The runner of a graph kind, opened (and built and cached when absent) on first use; both stay open once used. */
+  private runner(kind: GraphKind): Promise<Runner> {
+    let r = this.runners.get(kind);
+    if (!r) {
+      const path = graphCachePath(this.model, kind === 'hidden' ? 'hidden' : 'encoder', this.precision);
+      r = openCached(path, () => buildEncoderGraph(this.model.config, this.model.weights, undefined, { precision: this.precision, attentionOutputs: kind === 'full' }), this.load, this.device, this.ui).then((o) => {
+        this.ui?.debug(`onnx: ${o.built ? 'built' : 'reused'} ${kind} graph ${path}`);
+        return o.session;
+      });
+      this.runners.set(kind, r);
+    }
+    return r;
   }
 
   static async create(model: LoadedModel, opts: OnnxEngineOptions = {}): Promise<OnnxEngine> {
@@ -206,10 +256,14 @@ export class OnnxEngine implements Engine {
       intraOpNumThreads: opts.threads ?? Math.max(1, availableParallelism()),
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+      // 'basic' (constant folding, redundant nodes): the graph already has the fused ops worth
+      // having (BiasGelu/Gelu, MultiHeadAttention, onnx-graph.ts). 'all' adds onnxruntime 1.30's
+      // SkipLayerNormalization fusion, measured slower on this CPU (fp32 1.07x, int8 1.16x
+      // faster without it, interleaved batch by batch on one core; docs/precision.md).
+      graphOptimizationLevel: 'basic',
       // No busy-waiting between ops: on a shared machine spinning threads burn the cores other
       // work needs (measured here under load: same or better wall time, ~15% less CPU time).
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
+      extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
       // Native warnings would bypass the Ui (and --quiet); errors still surface as exceptions.
       logSeverityLevel: 3,
     };
@@ -227,11 +281,26 @@ export class OnnxEngine implements Engine {
       }
       return new LocalRunner(ort, await createSession(ort, source, sessionOptions));
     };
-    const { session, built } = opts.keepHeads
-      ? { session: await load(buildEncoderGraph(model.config, model.weights, opts.keepHeads, { precision })), built: true }
-      : await openCached(path, () => buildEncoderGraph(model.config, model.weights, undefined, { precision }), load, device, opts.ui);
-    opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; ${sessionOptions.intraOpNumThreads} threads, ${device}, ${precision}, ${useWorker ? 'worker thread' : 'main thread'}`);
-    return new OnnxEngine(ort, model, session, sessionOptions, { path, built }, device, precision, opts.ui);
+    const buildFull = () => buildEncoderGraph(model.config, model.weights, undefined, { precision });
+    let first: { kind: GraphKind; runner: Runner };
+    let built: boolean;
+    if (opts.keepHeads) {
+      first = { kind: 'full', runner: await load(buildEncoderGraph(model.config, model.weights, opts.keepHeads, { precision })) };
+      built = true;
+    } else if (HIDDEN_GRAPH[precision] && device === 'cpu') {
+      // Hidden states are what most runs ask for: open that graph now, the full one (built and
+      // cached here all the same) when a forward first asks for attention maps or a head mask.
+      built = cacheGraph(path, buildFull, opts.ui).built;
+      const hiddenPath = graphCachePath(model, 'hidden', precision);
+      const hidden = await openCached(hiddenPath, () => buildEncoderGraph(model.config, model.weights, undefined, { precision, attentionOutputs: false }), load, device, opts.ui);
+      first = { kind: 'hidden', runner: hidden.session };
+    } else {
+      const full = await openCached(path, buildFull, load, device, opts.ui);
+      first = { kind: 'full', runner: full.session };
+      built = full.built;
+    }
+    opts.ui?.debug(`onnx: ${built ? 'built' : 'reused'} graph ${path}; opened the ${first.kind} graph; ${sessionOptions.intraOpNumThreads} threads, ${device}, ${precision}, ${useWorker ? 'worker thread' : 'main thread'}`);
+    return new OnnxEngine(ort, model, first, sessionOptions, { path, built }, device, precision, load, Boolean(opts.keepHeads), opts.ui);
   }
 
   async forward(batch: ForwardBatch, want?: OutputFilter): Promise<ForwardOutput> {
@@ -251,15 +320,16 @@ export class OnnxEngine implements Engine {
     if (fetches.length === 0) return out;
 
     const int64 = (a: Int32Array): WorkerFeed => ({ type: 'int64', data: BigInt64Array.from(a, (v) => BigInt(v)), dims: [B, T] });
+    const kind = this.graphFor(filter, batch);
     const feeds: Record<string, WorkerFeed> = {
       input_ids: int64(batch.inputIds),
       attention_mask: int64(batch.attentionMask),
       token_type_ids: int64(batch.tokenTypeIds),
-      head_mask: { type: 'float32', data: batch.headMask ? Float32Array.from(batch.headMask) : onesHeadMask(cfg), dims: [L, cfg.numAttentionHeads] },
     };
+    if (kind === 'full') feeds.head_mask = { type: 'float32', data: batch.headMask ? Float32Array.from(batch.headMask) : onesHeadMask(cfg), dims: [L, cfg.numAttentionHeads] };
     let results: Outputs;
     try {
-      results = await this.runner.run(feeds, fetches);
+      results = await (await this.runner(kind)).run(feeds, fetches);
     } catch (err) {
       throw new RuntimeFailure(`onnxruntime failed on a batch of ${B} x ${T}: ${(err as Error).message}`, { cause: err });
     }
@@ -298,7 +368,7 @@ export class OnnxEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.runner.release();
+    for (const r of this.runners.values()) await (await r.catch(() => null))?.release();
     if (this.mlmSession) await (await this.mlmSession).release();
   }
 }
@@ -327,6 +397,22 @@ async function openCached<S>(
       ui?.warn(`cached ONNX graph ${path} could not be loaded (${(err as Error).message.split('\n')[0]}); rebuilding it`);
     }
   }
+  const { bytes } = cacheGraph(path, build, ui, true);
+  try {
+    return { session: await load(bytes ?? path), built: true };
+  } catch (err) {
+    if (device === 'cuda') throw cudaFailure(err);
+    throw new RuntimeFailure(`onnxruntime could not load the graph it was given (${path}): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Build the graph and write it to the cache unless the file is there (or `force`). Returns
+ * whether it built, and the bytes when they could not be cached (a read-only or full cache
+ * folder costs a rebuild next time, not this run).
+ */
+function cacheGraph(path: string, build: () => Uint8Array, ui?: Ui, force = false): { built: boolean; bytes?: Uint8Array } {
+  if (!force && existsSync(path)) return { built: false };
   const spinner = ui?.spinner('building the ONNX graph');
   let bytes: Uint8Array;
   try {
@@ -335,21 +421,14 @@ async function openCached<S>(
     spinner?.fail('building the ONNX graph failed');
     throw err;
   }
-  let cached = true;
   try {
     writeFileAtomic(path, bytes);
     spinner?.succeed(`ONNX graph cached in ${path}`);
+    return { built: true };
   } catch (err) {
-    // A read-only or full cache folder costs a rebuild next time, not this run.
-    cached = false;
     spinner?.succeed('ONNX graph built');
     ui?.warn(`could not cache the ONNX graph in ${path} (${(err as Error).message}); set BERT_PROBE_CACHE to a writable folder to reuse it`);
-  }
-  try {
-    return { session: await load(cached ? path : bytes), built: true };
-  } catch (err) {
-    if (device === 'cuda') throw cudaFailure(err);
-    throw new RuntimeFailure(`onnxruntime could not load the graph it was given (${path}): ${(err as Error).message}`, { cause: err });
+    return { built: true, bytes };
   }
 }
 

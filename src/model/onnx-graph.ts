@@ -6,9 +6,12 @@ import type { BertConfig, Precision, WeightMap } from './types.js';
 
 /**
  * BERT as an ONNX graph, built in-process from a WeightMap and serialized with onnx-proto's
- * generated protobuf classes (the ONNX project's onnx.proto). Standard ONNX ops only, opset 17
- * (LayerNormalization is one op there; ONNX Operators.md), exact Erf GELU, dynamic batch and
- * sequence length. The same parts and numerics as bert-tfjs.ts (HF modeling_bert.py).
+ * generated protobuf classes (the ONNX project's onnx.proto). ONNX opset 17 (LayerNormalization
+ * is one op there; ONNX Operators.md) plus onnxruntime's contrib ops (com.microsoft,
+ * ContribOperators.md) where they are faster: BiasGelu/Gelu (exact erf GELU), and in the
+ * hidden-states-only graph MultiHeadAttention. Dynamic batch and sequence length. The same
+ * parts and numerics as bert-tfjs.ts (HF modeling_bert.py); fp32 equals the float64 reference
+ * fixtures to 1e-4 (test/engines.test.ts).
  *
  * Encoder graph:
  *   inputs   input_ids, attention_mask, token_type_ids: int64 [batch, seq]
@@ -22,6 +25,8 @@ import type { BertConfig, Precision, WeightMap } from './types.js';
  * per tensor to uint8 at run time by the op itself (ORT's "dynamic quantisation", as its
  * quantize_dynamic tool writes it). On AVX-512 VNNI / AMX CPUs MLAS runs these u8·s8 products
  * on the int8 units. Embeddings, LayerNorm, softmax, Q·Kᵀ and P·V stay fp32; so does the MLM head.
+ * Hidden-states-only graph (`attentionOutputs: false`): the same without head_mask and attn.N;
+ * each layer's attention core is one MultiHeadAttention op (onnx-engine.ts uses it where faster).
  * MLM head graph (separate, since [batch, seq, vocab] is large and rarely wanted):
  *   input    hidden: float [batch, seq, H] (the last hidden state)
  *   output   mlm_logits: float [batch, seq, vocab]
@@ -30,15 +35,22 @@ const { onnx } = onnxProto;
 
 export const ONNX_OPSET = 17;
 /** Bump when the graph's structure changes, so cached graphs are rebuilt. */
-export const GRAPH_VERSION = 2; // 2: outputs named layer.N / attn.N (issue 9 item 3)
+export const GRAPH_VERSION = 3; // 2: outputs named layer.N / attn.N (issue 9 item 3); 3: BiasGelu/Gelu ops, hidden-states graph (issue 14)
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT8 = onnx.TensorProto.DataType.INT8;
+const INT32 = onnx.TensorProto.DataType.INT32;
 /** Domain of onnxruntime's contrib ops (DynamicQuantizeMatMul, ...). */
 const MS_DOMAIN = 'com.microsoft';
 
 export interface EncoderGraphOptions {
   precision?: Precision;
+  /**
+   * false: the hidden-states-only graph: no attn.N outputs, no head_mask input, and each
+   * layer's attention core (Q·Kᵀ, scale, padding mask, softmax, ·V) is one onnxruntime
+   * MultiHeadAttention op (com.microsoft). Default true (the graph described at the top).
+   */
+  attentionOutputs?: boolean;
 }
 const INT64 = onnx.TensorProto.DataType.INT64;
 /** HF's additive mask value for padded keys: torch.finfo(float32).min. */
@@ -211,6 +223,33 @@ class BertParts {
     return this.g.op('Add', [this.g.op('MatMul', [x, w]), b]);
   }
 
+  /**
+   * GELU(x·Wᵀ + b), exact (erf) GELU as onnxruntime's contrib ops: BiasGelu (adds b, then
+   * GELU) after the fp32 product, Gelu after the int8 one (DynamicQuantizeMatMul adds the bias).
+   * Emitted here rather than left to onnxruntime's GeluFusion because the sessions run at
+   * optimisation level 'basic' (see onnx-engine.ts: its SkipLayerNormalization fusion was slower).
+   */
+  denseGelu(x: string, prefix: string, out: number, inp: number): string {
+    if (this.precision === 'int8') return this.g.msOp('Gelu', [this.dense(x, prefix, out, inp)]);
+    const wT = transposed(weight(this.weights, `${prefix}.weight`, [out, inp]), out, inp);
+    const b = this.g.floats(`${prefix}.bias`, weight(this.weights, `${prefix}.bias`, [out]), [out]);
+    return this.g.msOp('BiasGelu', [this.g.op('MatMul', [x, this.g.floats(`${prefix}.weight_t`, wT, [inp, out])]), b]);
+  }
+
+  /**
+   * The rest of encoder layer l after the attention core: attention output dense + residual +
+   * LayerNorm, intermediate (GELU), output dense + residual + LayerNorm; declares layer.(l+1).
+   */
+  layerTail(context: string, hidden: string, l: number, contextSize: number): string {
+    const { hiddenSize: H, intermediateSize: I } = this.config;
+    const pre = `encoder.layer.${l}`;
+    const attended = this.layerNorm(this.g.op('Add', [this.dense(context, `${pre}.attention.output.dense`, H, contextSize), hidden]), `${pre}.attention.output.LayerNorm`);
+    const inner = this.denseGelu(attended, `${pre}.intermediate.dense`, I, H);
+    const out = this.layerNorm(this.g.op('Add', [this.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, layerName(l + 1));
+    this.g.output(layerName(l + 1), FLOAT, ['batch', 'seq', H]);
+    return out;
+  }
+
   layerNorm(x: string, prefix: string, out?: string): string {
     const H = this.config.hiddenSize;
     const gamma = this.g.floats(`${prefix}.weight`, weight(this.weights, `${prefix}.weight`, [H]), [H]);
@@ -218,12 +257,6 @@ class BertParts {
     return this.g.op('LayerNormalization', [x, gamma, beta], { axis: -1, epsilon: this.config.layerNormEps }, out);
   }
 
-  /** Exact GELU x·½·(1 + erf(x/√2)), written in the pattern ORT's GeluFusion recognises. */
-  gelu(x: string): string {
-    const g = this.g;
-    const erf = g.op('Erf', [g.op('Div', [x, g.constF([Math.SQRT2])])]);
-    return g.op('Mul', [g.op('Mul', [x, g.op('Add', [erf, g.constF([1])])]), g.constF([0.5])]);
-  }
 }
 
 /**
@@ -245,7 +278,8 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
   const inputIds = g.input('input_ids', INT64, ['batch', 'seq']);
   const attentionMask = g.input('attention_mask', INT64, ['batch', 'seq']);
   const tokenTypeIds = g.input('token_type_ids', INT64, ['batch', 'seq']);
-  const headMask = g.input('head_mask', FLOAT, [L, heads]);
+  const withAttention = opts.attentionOutputs ?? true;
+  const headMask = withAttention ? g.input('head_mask', FLOAT, [L, heads]) : '';
 
   // Embeddings: word + position (0..seq-1) + token type, LayerNorm.
   const wordEmb = g.floats('embeddings.word_embeddings.weight', weight(weights, 'embeddings.word_embeddings.weight', [config.vocabSize, H]), [config.vocabSize, H]);
@@ -257,10 +291,19 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
   let hidden = p.layerNorm(summed, 'embeddings.LayerNorm', layerName(0));
   g.output(layerName(0), FLOAT, ['batch', 'seq', H]);
 
-  // Additive padding mask [batch, 1, 1, seq]: 0 for real tokens, float32 min for padding.
-  const keep = g.op('Cast', [attentionMask], { to: FLOAT });
-  const additive = g.op('Mul', [g.op('Sub', [g.constF([1]), keep]), g.constF([MASKED])]);
-  const mask = g.op('Unsqueeze', [additive, g.constI([1, 2])]);
+  // Padding mask. Full graph: additive [batch, 1, 1, seq], 0 for real tokens, float32 min for
+  // padding (HF). Hidden-states graph: MultiHeadAttention's key_padding_mask, int32 [batch, seq]
+  // (1 real, 0 padding; the op adds its mask_filter_value, -10000, to padded keys' scores, whose
+  // softmax weight is then exp(-10000 - max) = 0 in float32, as with float32 min).
+  let mask = '';
+  let keyPadding = '';
+  if (withAttention) {
+    const keep = g.op('Cast', [attentionMask], { to: FLOAT });
+    const additive = g.op('Mul', [g.op('Sub', [g.constF([1]), keep]), g.constF([MASKED])]);
+    mask = g.op('Unsqueeze', [additive, g.constI([1, 2])]);
+  } else {
+    keyPadding = g.op('Cast', [attentionMask], { to: INT32 });
+  }
 
   for (let l = 0; l < L; l++) {
     const pre = `encoder.layer.${l}`;
@@ -270,9 +313,17 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
       // Every head pruned: the attention output is its dense layer's bias alone.
       const bias = g.floats(`${pre}.attention.output.dense.bias`, weight(weights, `${pre}.attention.output.dense.bias`, [H]), [H]);
       const attendedOnly = p.layerNorm(g.op('Add', [bias, hidden]), `${pre}.attention.output.LayerNorm`);
-      const innerOnly = p.gelu(p.dense(attendedOnly, `${pre}.intermediate.dense`, I, H));
+      const innerOnly = p.denseGelu(attendedOnly, `${pre}.intermediate.dense`, I, H);
       hidden = p.layerNorm(g.op('Add', [p.dense(innerOnly, `${pre}.output.dense`, H, I), attendedOnly]), `${pre}.output.LayerNorm`, layerName(l + 1));
       g.output(layerName(l + 1), FLOAT, ['batch', 'seq', H]);
+      continue;
+    }
+    if (!withAttention) {
+      // Q, K, V [batch, seq, n·d] in, context [batch, seq, n·d] out; scale 1/√d (the op's default).
+      const q = p.dense(hidden, `${pre}.attention.self.query`, n * d, H);
+      const k = p.dense(hidden, `${pre}.attention.self.key`, n * d, H);
+      const v = p.dense(hidden, `${pre}.attention.self.value`, n * d, H);
+      hidden = p.layerTail(g.msOp('MultiHeadAttention', [q, k, v, '', keyPadding], { num_heads: n }), hidden, l, n * d);
       continue;
     }
     const headShape = g.constI([0, 0, n, d]);
@@ -290,12 +341,7 @@ export function buildEncoderGraph(config: BertConfig, fullWeights: WeightMap, ke
     const masked = g.op('Mul', [probs, layerMask], {}, attnName(l + 1));
     g.output(attnName(l + 1), FLOAT, ['batch', n, 'seq', 'seq']);
     const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [masked, v])], { perm: [0, 2, 1, 3] }), mergedShape]);
-    // Attention output: dense, residual, LayerNorm.
-    const attended = p.layerNorm(g.op('Add', [p.dense(context, `${pre}.attention.output.dense`, H, n * d), hidden]), `${pre}.attention.output.LayerNorm`);
-    // Intermediate (GELU) and output: dense, residual, LayerNorm.
-    const inner = p.gelu(p.dense(attended, `${pre}.intermediate.dense`, I, H));
-    hidden = p.layerNorm(g.op('Add', [p.dense(inner, `${pre}.output.dense`, H, I), attended]), `${pre}.output.LayerNorm`, layerName(l + 1));
-    g.output(layerName(l + 1), FLOAT, ['batch', 'seq', H]);
+    hidden = p.layerTail(context, hidden, l, n * d);
   }
   return g.model('bert_encoder', `BERT encoder (${L} layers, hidden ${H}, ${heads} heads, ${precision}) built by bert-probe`);
 }
@@ -307,7 +353,7 @@ export function buildMlmGraph(config: BertConfig, weights: WeightMap): Uint8Arra
   const H = config.hiddenSize;
   const V = config.vocabSize;
   const hidden = g.input('hidden', FLOAT, ['batch', 'seq', H]);
-  const t = p.layerNorm(p.gelu(p.dense(hidden, 'cls.predictions.transform.dense', H, H)), 'cls.predictions.transform.LayerNorm');
+  const t = p.layerNorm(p.denseGelu(hidden, 'cls.predictions.transform.dense', H, H), 'cls.predictions.transform.LayerNorm');
   const decoderName = weights.has('cls.predictions.decoder.weight') ? 'cls.predictions.decoder.weight' : 'embeddings.word_embeddings.weight';
   const decoder = g.floats('decoder_t', transposed(weight(weights, decoderName, [V, H]), V, H), [H, V]);
   const bias = g.floats('cls.predictions.bias', weight(weights, 'cls.predictions.bias', [V]), [V]);
