@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERT_BASE_UNCASED_CONFIG, parameterCount, parseConfig, readConfigFile } from '../src/model/config.js';
 import { loadModel } from '../src/model/load.js';
-import { randomWeights } from '../src/model/random.js';
+import { lazyRandomWeights, randomWeights } from '../src/model/random.js';
 import { canonicalWeights } from '../src/model/weight-names.js';
 import { InputError } from '../src/util/errors.js';
 import { Ui } from '../src/util/ui.js';
@@ -58,6 +58,21 @@ test('random weights: BERT init, seeded, canonical names incl. MLM head', () => 
   const std = Math.sqrt(s2 / big.length - mean * mean);
   assert.ok(Math.abs(mean) < 2e-4, `mean ${mean}`);
   assert.ok(Math.abs(std - 0.02) < 2e-4, `std ${std}`);
+});
+
+test('lazy random weights: drawn on first read, the same values as randomWeights, every Map read works', () => {
+  const c = tinyConfig();
+  const eager = randomWeights(c, 7);
+  const lazy = lazyRandomWeights(c, 7);
+  // Nothing drawn until read: the map's own storage is still empty underneath.
+  assert.equal(Map.prototype.get.call(lazy, 'embeddings.LayerNorm.weight'), undefined);
+  assert.equal(lazy.size, eager.size);
+  assert.deepEqual([...lazy.keys()], [...eager.keys()]);
+  for (const [n, t] of lazy) assert.deepEqual(t.data, eager.get(n)!.data, n);
+  assert.ok(lazyRandomWeights(c, 7).has('cls.predictions.bias'));
+  assert.deepEqual(lazyRandomWeights(c, 7).get('encoder.layer.0.attention.self.query.weight')!.data, eager.get('encoder.layer.0.attention.self.query.weight')!.data);
+  assert.equal([...lazyRandomWeights(c, 7).entries()].length, eager.size);
+  assert.equal(new Map(lazyRandomWeights(c, 7)).size, eager.size);
 });
 
 test('random:CONFIG loads a labelled random-init control of that shape', async () => {

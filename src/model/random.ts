@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BertConfig, WeightMap } from './types.js';
+import type { ArrayTensor, BertConfig, WeightMap } from './types.js';
 import { canonicalWeights } from './weight-names.js';
 
 /**
@@ -80,6 +80,73 @@ export function randomWeights(config: BertConfig, seed: number): WeightMap {
   const H = config.hiddenSize;
   word.data.fill(0, config.padTokenId * H, (config.padTokenId + 1) * H);
   return weights;
+}
+
+/**
+ * randomWeights, drawn on first use: a run whose engine finds its ONNX graph cached (the graph
+ * holds the weights) never needs them, and drawing bert-base's 110M normals takes ~2 s of
+ * every start-up (issue 14). Any read (get, has, size, iteration) draws all of them, in the
+ * same order and so the same values as randomWeights.
+ */
+export function lazyRandomWeights(config: BertConfig, seed: number): WeightMap {
+  return new LazyWeightMap(() => randomWeights(config, seed));
+}
+
+class LazyWeightMap extends Map<string, ArrayTensor> {
+  private drawn: WeightMap | null = null;
+
+  constructor(private readonly draw: () => WeightMap) {
+    super();
+  }
+
+  private all(): WeightMap {
+    if (!this.drawn) {
+      this.drawn = this.draw();
+      for (const [k, v] of this.drawn) super.set(k, v);
+    }
+    return this.drawn;
+  }
+
+  override get(key: string): ArrayTensor | undefined {
+    this.all();
+    return super.get(key);
+  }
+  override has(key: string): boolean {
+    this.all();
+    return super.has(key);
+  }
+  override set(key: string, value: ArrayTensor): this {
+    this.all();
+    return super.set(key, value);
+  }
+  override delete(key: string): boolean {
+    this.all();
+    return super.delete(key);
+  }
+  override get size(): number {
+    this.all();
+    return super.size;
+  }
+  override keys(): MapIterator<string> {
+    this.all();
+    return super.keys();
+  }
+  override values(): MapIterator<ArrayTensor> {
+    this.all();
+    return super.values();
+  }
+  override entries(): MapIterator<[string, ArrayTensor]> {
+    this.all();
+    return super.entries();
+  }
+  override [Symbol.iterator](): MapIterator<[string, ArrayTensor]> {
+    this.all();
+    return super[Symbol.iterator]();
+  }
+  override forEach(fn: (value: ArrayTensor, key: string, map: Map<string, ArrayTensor>) => void, thisArg?: unknown): void {
+    this.all();
+    super.forEach(fn, thisArg);
+  }
 }
 
 /** Stand-in for a weights sha256 of the random control: over the generator, seed and config. */
