@@ -16,6 +16,7 @@ import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 import { benchLayers } from './layers.js';
+import { benchHeadrules } from './headrules.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -32,6 +33,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
   ['layers', benchLayers],
+  ['headrules', benchHeadrules],
 ];
 
 const only = process.argv.slice(2);
