@@ -105,6 +105,12 @@ export interface UnitContext<O> {
   seedIndex: number;
   /** onnxruntime intra-op threads each of this unit's probes should use (the runner trains several units at once). */
   threads: number;
+  /**
+   * Train one probe when a core is free: the runner's probe slots, shared by every unit in
+   * flight, so a core left by a probe that stopped early takes the next unit's probe at once.
+   * Absent: train now.
+   */
+  slot?: <T>(train: () => Promise<T>) => Promise<T>;
   ui: Ui;
 }
 
@@ -144,8 +150,9 @@ export interface ProbeFamily<O extends RunnerOptions> {
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
   /**
    * Probes a unit trains at once (structural --probe both: 2). Declaring it lets the runner train
-   * units in parallel (cores / probesPerUnit at once, one onnxruntime thread per probe); without
-   * it units run one at a time (with all threads) unless --jobs says otherwise.
+   * units in parallel (one onnxruntime thread per probe, as many probes training as cores, each
+   * through ctx.slot); without it units run one at a time (with all threads) unless --jobs says
+   * otherwise.
    */
   probesPerUnit?(opts: O): number;
   /** Called once when the run ends (e.g. to release compiled probes). */

@@ -252,13 +252,17 @@ function runIdentity(opts: RunnerOptions, model: LoadedModel, raw: Record<SplitN
 }
 
 /**
- * Units at once and onnxruntime threads per probe: by default as many probes in flight as cores
- * (`probesPerUnit` each), one thread each; `--jobs N` sets the units, the threads then share the
- * cores.
+ * Units in flight, onnxruntime threads per probe and probes training at once (slots). Default:
+ * one thread per probe and a probe per core; units start ahead of the free cores (one unit more
+ * than the slots hold) so that a core left by a probe that stopped early takes the next unit's
+ * probe. `--jobs N` sets the units, every probe of them training at once, the threads sharing
+ * the cores.
  */
-export function parallelism(probesPerUnit: number, jobs?: number, cores = availableParallelism()): { jobs: number; threads: number } {
-  const j = jobs ?? Math.max(1, Math.floor(cores / Math.max(1, probesPerUnit)));
-  return { jobs: j, threads: Math.max(1, Math.floor(cores / (j * Math.max(1, probesPerUnit)))) };
+export function parallelism(probesPerUnit: number, jobs?: number, cores = availableParallelism()): { jobs: number; threads: number; slots: number } {
+  const p = Math.max(1, probesPerUnit);
+  if (jobs !== undefined) return { jobs, threads: Math.max(1, Math.floor(cores / (jobs * p))), slots: jobs * p };
+  const slots = Math.max(1, cores);
+  return { jobs: p > 1 ? Math.ceil(slots / p) + 1 : slots, threads: 1, slots };
 }
 
 /** At most `n` of the functions given run at once, started in call order. */
@@ -352,8 +356,9 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
 
   // Families opt in to parallel units by declaring probesPerUnit (a family that runs the model
   // inside a unit keeps one unit at a time unless --jobs says otherwise).
-  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : parallelism(availableParallelism(), opts.jobs);
-  rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, onnxruntimeThreadsPerProbe: plan.threads, cores: availableParallelism() } });
+  const cores = availableParallelism();
+  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : { jobs: opts.jobs ?? 1, threads: Math.max(1, Math.floor(cores / (opts.jobs ?? 1))), slots: opts.jobs ?? 1 };
+  rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, probesAtOnce: plan.slots, onnxruntimeThreadsPerProbe: plan.threads, cores } });
   const metrics = family.metrics ?? [];
   const columns = resultColumns(family.columns, metrics, seeds);
   const descriptions: Record<string, string> = { ...family.columnDescriptions };
@@ -414,6 +419,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
 
     // 4. Units × seeds.
     const limit = limiter(plan.jobs);
+    const slot = limiter(plan.slots);
     const bar = ui.bar(label, units.length * seeds, `{bar} {value}/{total} ${seeds > 1 ? 'unit × seed runs' : 'units trained'} | ETA {eta_formatted}`);
     // Units train `jobs` at a time (issue 9 item 7: several probes in flight, onnxruntime's
     // threads split between them, beat one at a time with all threads; bench
@@ -427,7 +433,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
             const perSeed: UnitResult[] = [];
             for (let k = 0; k < seeds; k++) {
               const seed = opts.seed + k;
-              const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits: splits!, seed, seedIndex: k, threads: plan.threads, ui };
+              const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits: splits!, seed, seedIndex: k, threads: plan.threads, slot, ui };
               perSeed.push(await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx)));
               bar.increment(1);
             }

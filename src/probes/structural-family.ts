@@ -98,9 +98,10 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
   }
   const gold = goldOf(splits.test.sentences);
   const device = opts.device;
+  const slot = ctx.slot ?? (<T>(train: () => Promise<T>) => train());
   const fits = await Promise.all(
     kinds.map((kind) =>
-      fitStructural({
+      slot(() => fitStructural({
         kind,
         layer,
         train: splits.train,
@@ -113,7 +114,7 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
         device,
         threads: ctx.threads,
         onEpoch: (e) => ui.debug(`${ctx.model.label} ${unit.label} ${kind}: epoch ${e.epoch + 1} train ${e.trainLoss.toFixed(4)} dev ${e.devLoss.toFixed(4)} lr ${e.learningRate}`),
-      }),
+      })),
     ),
   );
   const rows: ResultRow[] = [];
