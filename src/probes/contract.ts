@@ -13,6 +13,7 @@ import type { ActivationRequest, ActivationSource } from '../extract/request.js'
 import type { BertConfig, LoadedModel, Precision, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
+import type { TrainingWork } from './estimate.js';
 
 /** What a family requires of every sentence it keeps (the runner refuses a corpus with none). */
 export type CorpusNeed = 'trees' | 'labels' | 'spans' | 'senses' | 'text';
@@ -155,6 +156,12 @@ export interface ProbeFamily<O extends RunnerOptions> {
    * otherwise.
    */
   probesPerUnit?(opts: O): number;
+  /**
+   * The training work of the run for its estimate (src/probes/estimate.ts): probe fits of one
+   * model and seed, and the floating-point operations of a typical fit, from the word counts
+   * of each split.
+   */
+  trainingWork?(opts: O, config: BertConfig, words: Record<SplitName, readonly number[]>): TrainingWork;
   /** Called once when the run ends (e.g. to release compiled probes). */
   dispose?(): Promise<void>;
   /** Probe settings for manifest.json. */

@@ -21,7 +21,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
-import { extractActivations } from '../extract/pipeline.js';
+import { extractActivations, storeComplete } from '../extract/pipeline.js';
+import { estimateRun, extractionFlops, measureMatmulGflops } from './estimate.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
 import { openActivations } from '../extract/sources/open.js';
 import { createEngine } from '../model/engine.js';
@@ -326,16 +327,6 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     else if (opts.activations) ui.warn('--control random with --activations: the activations are given, so there is no control model to run; no second run');
     else models.push(await rs.stage('load control', () => loadModel(`random:${model.source.id}`, { revision: opts.revision, offline, seed: modelSeed, ui })));
   }
-  // The size of the work, said before it starts (issue 15 item 10), with the quick-look hint when it is large.
-  const total = SPLITS.reduce((a, k) => a + sentences[k].length, 0);
-  const epochs = (opts as { maxEpochs?: number }).maxEpochs;
-  ui.info(
-    `work: ${SPLITS.map((k) => sentences[k].length).join('/')} train/dev/test sentences through ${models.length} model(s) of ${config.numHiddenLayers} layers; ` +
-      `${units.length} unit(s) × ${seeds} seed(s) × ${models.length} model(s) = ${units.length * seeds * models.length} probe fits${epochs ? ` of up to ${epochs} epochs` : ''}`,
-  );
-  if (total * units.length * models.length > 20_000 && opts.limit === undefined) {
-    ui.info('this is a long run on a CPU (the full structural job on PTB is ~1.5 h on 2 cores); for a first look try --limit 200 --layers 0,4,8,12 --max-epochs 5');
-  }
   const mainLabel = modelLabel(model);
   rs.setManifest({
     model: { id: model.source.id, canonicalId: canonicalModelId(model.source), path: model.source.path, revision: model.source.revision ?? null, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit, ...(model.source.randomInit ? { seed: modelSeed, randomInitReason: model.source.randomInitReason ?? 'random-init weights' } : {}) },
@@ -359,6 +350,31 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
   const cores = availableParallelism();
   const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : { jobs: opts.jobs ?? 1, threads: Math.max(1, Math.floor(cores / (opts.jobs ?? 1))), slots: opts.jobs ?? 1 };
   rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, probesAtOnce: plan.slots, onnxruntimeThreadsPerProbe: plan.threads, cores } });
+  // The size of the work and how long it should take, said before it starts (issue 15 item 10).
+  const fitsPerModel = units.length * seeds * (family.probesPerUnit?.(opts) ?? 1);
+  const epochs = (opts as { maxEpochs?: number }).maxEpochs;
+  ui.info(
+    `work: ${SPLITS.map((k) => sentences[k].length).join('/')} train/dev/test sentences through ${models.length} model(s) of ${config.numHiddenLayers} layers; ` +
+      `${units.length} unit(s) × ${seeds} seed(s) × ${models.length} model(s) = ${fitsPerModel * models.length} probe fits${epochs ? ` of up to ${epochs} epochs` : ''}`,
+  );
+  if (family.trainingWork) {
+    const words = Object.fromEntries(SPLITS.map((k) => [k, sentences[k].map((x) => x.words.length)])) as Record<SplitName, number[]>;
+    const work = family.trainingWork(opts, config, words);
+    const toExtract = opts.activations ? [] : models.flatMap((m) => SPLITS.filter((k) => !storeComplete({ model: m, corpus: corpora[k], request, precision: opts.precision })).map((k) => corpora[k]));
+    const extractFlops = toExtract.reduce((a, c) => a + extractionFlops(config, c.sentences.map((x) => x.words.length)), 0);
+    const fits = work.fits * seeds * models.length;
+    const est = estimateRun({
+      gflopsPerCore: await measureMatmulGflops(),
+      extractFlops,
+      cached: toExtract.length === 0,
+      training: { ...work, fits },
+      slots: plan.slots,
+    });
+    ui.info(est.text);
+    rs.setManifest({ estimate: { seconds: Math.round(est.seconds), maxSeconds: Math.round(est.maxSeconds), extractSeconds: Math.round(est.extractSeconds), trainSeconds: Math.round(est.trainSeconds) } });
+    if (est.seconds > 600 && opts.limit === undefined) ui.info('for a first look try --limit 200 --layers 0,4,8,12 --max-epochs 5');
+  }
+
   const metrics = family.metrics ?? [];
   const columns = resultColumns(family.columns, metrics, seeds);
   const descriptions: Record<string, string> = { ...family.columnDescriptions };
