@@ -79,6 +79,8 @@ export interface RunnerOptions {
   jobs?: number;
   /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
   activations?: string[];
+  /** Our layer index of an .hdf5 file's first row (structural-probes' BERT files start at layer 1). */
+  activationsFirstLayer?: number;
   // output
   out?: string;
   force?: boolean;

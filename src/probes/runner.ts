@@ -124,6 +124,16 @@ function activationDirs(items: readonly string[]): Record<SplitName, string[]> {
   return out;
 }
 
+/** Where each kept sentence sits in the split it was kept from. */
+function positionsIn(all: readonly Sentence[], kept: readonly Sentence[]): number[] {
+  const at = new Map(all.map((s, i) => [s, i]));
+  return kept.map((s) => {
+    const i = at.get(s);
+    if (i === undefined) throw new Error(`kept sentence ${s.id} is not in its split`);
+    return i;
+  });
+}
+
 /** The hidden states a family asks for are all in the given activations, or exit 2. */
 function checkLayers(source: ActivationSource, split: SplitName, request: ActivationRequest, where: string): void {
   const missing = request.layers.filter((l) => !source.layers.includes(l));
@@ -405,7 +415,11 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const out = {} as Record<SplitName, ActivationSource>;
       if (given) {
         for (const k of SPLITS) {
-          out[k] = await openActivations(given[k], corpora[k]);
+          out[k] = await openActivations(given[k], corpora[k], {
+            tokenizer: m.tokenizer,
+            ...(opts.activationsFirstLayer !== undefined ? { firstLayer: opts.activationsFirstLayer } : {}),
+            whole: { corpus: raw[k], positions: positionsIn(raw[k].sentences, sentences[k]) },
+          });
           checkLayers(out[k], k, request, given[k].join(', '));
         }
         return out;
