@@ -9,6 +9,7 @@ import { benchPrecision } from './precision.js';
 import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
+import { benchMainJob } from './main-job.js';
 import { benchCorpus } from './corpus.js';
 import { benchAblate } from './ablate.js';
 import { benchTrainer } from './trainer.js';
@@ -26,6 +27,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural', benchStructural],
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
+  ['main-job', benchMainJob],
   ['corpus', benchCorpus],
   ['ablate', benchAblate],
   ['trainer', benchTrainer],

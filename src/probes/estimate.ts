@@ -12,9 +12,10 @@ import { GraphSession } from './graph/session.js';
 
 /**
  * Share of the measured single-core MatMul speed a run sustains per core, from the structural
- * main job on the PTB sample (random-init bert-base, 2 cores; `npm run bench -- structural`
- * prints both): extraction (the whole forward pass, tokenizing, pooling and store writes
- * included) and probe training (steps, Adam, dev loss and scoring included).
+ * main job on the PTB sample (random-init bert-base, 2 cores; `npm run bench -- main-job`
+ * prints the run's estimate against its measured time): extraction (the whole forward pass,
+ * tokenizing, pooling and store writes included) and probe training (steps, Adam, dev loss and
+ * scoring included).
  */
 export const EFFICIENCY = { extract: 0.69, train: 0.63 };
 
