@@ -9,6 +9,7 @@ import { benchPrecision } from './precision.js';
 import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
+import { benchMainJob } from './main-job.js';
 import { benchCorpus } from './corpus.js';
 import { benchAblate } from './ablate.js';
 import { benchTrainer } from './trainer.js';
@@ -16,6 +17,7 @@ import { benchHeads } from './heads.js';
 import { benchStoreRead } from './store-read.js';
 import { benchSimilar } from './similar.js';
 import { benchLayers } from './layers.js';
+import { benchHeadrules } from './headrules.js';
 
 const BENCHES: [string, () => Promise<unknown>][] = [
   ['engines', benchEngines],
@@ -25,6 +27,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural', benchStructural],
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
+  ['main-job', benchMainJob],
   ['corpus', benchCorpus],
   ['ablate', benchAblate],
   ['trainer', benchTrainer],
@@ -32,6 +35,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['store-read', benchStoreRead],
   ['similar', benchSimilar],
   ['layers', benchLayers],
+  ['headrules', benchHeadrules],
 ];
 
 const only = process.argv.slice(2);

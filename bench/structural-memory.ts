@@ -42,14 +42,21 @@ async function child(corpus: string, trainDir: string, devDir: string): Promise<
   const train: SplitData = { name: 'train', sentences: CAP ? s.train.slice(0, CAP) : s.train, activations: openStore([trainDir]) };
   const dev: SplitData = { name: 'dev', sentences: CAP ? s.dev.slice(0, Math.ceil(CAP / 8)) : s.dev, activations: openStore([devDir]) };
   const common = { layer: 0, train, dev, hidden: HIDDEN, rank: HIDDEN, seed: 1, maxEpochs: 1, batchSize: 20 };
+  (globalThis as { gc?: () => void }).gc?.();
+  const loadedMiB = process.memoryUsage().rss / 1048576;
+  const peakAtLoadMiB = process.resourceUsage().maxRSS / 1024;
+  // Peak RSS while training, sampled (the process peak may be the corpus parse instead).
+  let trainPeakMiB = loadedMiB;
+  const sampler = setInterval(() => (trainPeakMiB = Math.max(trainPeakMiB, process.memoryUsage().rss / 1048576)), 20);
   await Promise.all([fitStructural({ ...common, kind: 'distance' }), fitStructural({ ...common, kind: 'depth' })]);
+  clearInterval(sampler);
   await disposeCompiledStructural();
   const words = train.activations.wordCounts.reduce((a, b) => a + b, 0);
-  process.stdout.write(JSON.stringify({ corpus, sentences: s.train.length, words, peakRssMiB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000 }) + '\n');
+  process.stdout.write(JSON.stringify({ corpus, sentences: s.train.length, words, peakRssMiB: process.resourceUsage().maxRSS / 1024, peakAtLoadMiB, loadedMiB, trainPeakMiB, seconds: (performance.now() - t0) / 1000 }) + '\n');
 }
 
 export async function benchStructuralMemory(): Promise<void> {
-  const results: { corpus: string; sentences: number; words: number; peakRssMiB: number; seconds: number }[] = [];
+  const results: { corpus: string; sentences: number; words: number; peakRssMiB: number; peakAtLoadMiB: number; loadedMiB: number; trainPeakMiB: number; seconds: number }[] = [];
   console.log(`\nstructural-memory: peak RSS of one epoch of distance + depth probe training (768-d, rank 768) streamed from a store${CAP ? ` (first ${CAP} train sentences of each corpus)` : ''}`);
   for (const corpus of ['ptb', 'ewt']) {
     const s = await treeSplits(corpus);
@@ -57,11 +64,11 @@ export async function benchStructuralMemory(): Promise<void> {
     try {
       writeSyntheticStore(join(dir, 'train'), s.train.map((x) => x.words.length), HIDDEN, 1);
       writeSyntheticStore(join(dir, 'dev'), s.dev.map((x) => x.words.length), HIDDEN, 1);
-      const r = spawnSync(process.execPath, [SELF, 'child', corpus, join(dir, 'train'), join(dir, 'dev')], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, [...(process.env.BENCH_MEMORY_NO_GC ? [] : ['--expose-gc']), SELF, 'child', corpus, join(dir, 'train'), join(dir, 'dev')], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`structural-memory child (${corpus}) failed: ${r.stderr}`);
       const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
       results.push(res);
-      console.log(`  ${corpus.padEnd(4)} train ${String(res.sentences).padStart(6)} sentences ${String(res.words).padStart(7)} words: peak RSS ${res.peakRssMiB.toFixed(0)} MiB, ${res.seconds.toFixed(0)} s; load ${loadavg()[0]!.toFixed(1)}`);
+      console.log(`  ${corpus.padEnd(4)} train ${String(res.sentences).padStart(6)} sentences ${String(res.words).padStart(7)} words: peak RSS ${res.peakRssMiB.toFixed(0)} MiB (by the end of the corpus load ${res.peakAtLoadMiB.toFixed(0)}, after it ${res.loadedMiB.toFixed(0)}, training ${res.trainPeakMiB.toFixed(0)} sampled), ${res.seconds.toFixed(0)} s; load ${loadavg()[0]!.toFixed(1)}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -37,7 +37,7 @@ test('stanford head rules: content words head (aux, cop, det, possessive, mark a
   assert.deepEqual(d!.deprels, ['nsubjpass', 'auxpass', 'root', 'mark', 'nsubj', 'advcl', 'punct']);
 });
 
-test('collins (Penn2Malt) head rules: function words head (modal, copula, complementizer, possessive)', async () => {
+test('collins (Yamada & Matsumoto / ptbconv) head rules: function words head (modal, copula, complementizer, possessive)', async () => {
   const c = await loadCorpus(fx('sample.mrg'), { headRules: 'collins' });
   const [a, b, d] = c.sentences;
   assert.deepEqual(a!.heads, [3, 3, 4, 0, 4, 7, 5, 5, 10, 11, 8, 4]);
@@ -95,10 +95,11 @@ test('mirror: all 3,914 PTB sample trees convert to single-rooted, acyclic trees
   assert.ok(count('collins', /^POS<-NNP?$/) > 500);
 });
 
-test('mirror: collins matches the published Penn2Malt conversion of wsj_0001', async () => {
+test('mirror: collins matches the published conversion of wsj_0001 (NLTK dependency_treebank, written by ptbconv)', async () => {
   process.env.BERT_PROBE_DATA_MIRROR = dataMirror;
   const c = await loadCorpus('ptb:train', { headRules: 'collins' });
-  // Heads of the two wsj_0001 sentences as Penn2Malt writes them (NLTK dependency_treebank wsj_0001.dp)
+  // Heads of the two wsj_0001 sentences in NLTK's dependency_treebank wsj_0001.dp (copy: dellison/DependencyTrees.jl
+  // test/data/wsj_0001.ids.dp at 0129d0e553f87539791a302a0f3aa613ff2e8c01), Yamada & Matsumoto's ptbconv output
   assert.deepEqual(c.sentences[0]!.heads, [2, 8, 2, 5, 6, 2, 2, 0, 8, 11, 9, 9, 15, 15, 12, 9, 16, 8]);
   assert.deepEqual(c.sentences[1]!.heads, [2, 3, 0, 3, 4, 7, 12, 12, 12, 12, 12, 5, 3]);
 });

@@ -31,12 +31,16 @@ test('resultColumns: _sd after each metric and seeds at the end only under --see
   assert.deepEqual(resultColumns(['model', 'uuas', 'n'], ['uuas'], 3), ['model', 'uuas', 'uuas_sd', 'n', 'seeds']);
 });
 
-test('parallelism: probes in flight = cores, one thread each; --jobs shares the cores', () => {
-  assert.deepEqual(parallelism(2, undefined, 2), { jobs: 1, threads: 1 });
-  assert.deepEqual(parallelism(2, undefined, 16), { jobs: 8, threads: 1 });
-  assert.deepEqual(parallelism(1, undefined, 4), { jobs: 4, threads: 1 });
-  assert.deepEqual(parallelism(2, 1, 16), { jobs: 1, threads: 8 });
-  assert.deepEqual(parallelism(3, undefined, 2), { jobs: 1, threads: 1 });
+test('parallelism: a probe per core, one thread each, a unit started ahead; --jobs shares the cores', () => {
+  // 2 cores, distance + depth: both cores train, the next unit waits for the first free core.
+  assert.deepEqual(parallelism(2, undefined, 2), { jobs: 2, threads: 1, slots: 2 });
+  assert.deepEqual(parallelism(2, undefined, 16), { jobs: 9, threads: 1, slots: 16 });
+  // One probe per unit: a unit per core, nothing to start ahead.
+  assert.deepEqual(parallelism(1, undefined, 4), { jobs: 4, threads: 1, slots: 4 });
+  assert.deepEqual(parallelism(3, undefined, 2), { jobs: 2, threads: 1, slots: 2 });
+  // --jobs: every probe of those units at once, the threads sharing the cores.
+  assert.deepEqual(parallelism(2, 1, 16), { jobs: 1, threads: 8, slots: 2 });
+  assert.deepEqual(parallelism(2, 4, 2), { jobs: 4, threads: 1, slots: 8 });
 });
 
 test('limiter: never more than n at once, all run, in call order', async () => {

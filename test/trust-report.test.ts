@@ -19,7 +19,10 @@ test('a random-init run says so, and why, in the manifest, the summary and the r
   const r = runCli(['structural', ...QUICK, '--model', `random:${join(tiny, 'config.json')}`, '--out', out]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /work: \d+\/\d+\/\d+ train\/dev\/test sentences/);
+  // The time estimate: 2 layers × distance and depth; this store is not cached yet.
+  assert.match(r.stderr, /estimate: ≈ \d+ (s|min) on this machine \(extraction ≈ [^;]+; training ≈ [^:]+: 4 probe fits of 2 epoch\(s\), 2 at once; matrix speed measured \d+ GFLOP\/s per core\)/);
   const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  assert.ok(m.estimate.seconds >= 0 && m.estimate.trainSeconds >= 0, 'the estimate is in the manifest');
   assert.equal(m.model.randomInit, true);
   assert.match(m.model.randomInitReason, /asked for: --model random:/);
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));

@@ -3,12 +3,16 @@ import type { PNode, ParsedTree } from './ptb.js';
 /**
  * Constituency → dependency conversion by head percolation, two schemes.
  *
- * `collins`: the Collins (1999) head table ("Head-Driven Statistical Models for Natural
- * Language Parsing", Appendix A) in the form Penn2Malt applies it (Nivre,
- * https://cl.lingfil.uu.se/~nivre/research/Penn2Malt.html; head rules of Yamada & Matsumoto
- * 2003), so that the output matches the common Penn2Malt conversion. Function words head their phrases: modals and auxiliaries head
- * the VP, prepositions head PPs, complementizers head SBAR. Labels are Penn2Malt's / CoNLL-2007
- * English set: SBJ OBJ PRD NMOD VMOD AMOD PMOD VC SBAR P ROOT DEP.
+ * `collins`: Yamada & Matsumoto's (2003) head rules applied exactly as their converter ptbconv 3.0
+ * applies them (table, search procedure and tree cleanup cited line by line at PTBCONV_SRC below):
+ * Collins' (1999, Appendix A) table with Y&M's directions and without Collins' special NP and
+ * coordination rules; the head table Penn2Malt distributes (Nivre,
+ * https://cl.lingfil.uu.se/~nivre/research/Penn2Malt.html) and the conversion behind NLTK's
+ * dependency_treebank. Function words head their phrases: modals and auxiliaries head the VP,
+ * prepositions head PPs, complementizers head SBAR, possessive 's heads the possessor NP; the
+ * rightmost noun (or POS) heads an NP, and in a coordination the last conjunct of an NP or S, the
+ * first of a VP. Labels are Penn2Malt's / CoNLL-2007 English set: SBJ OBJ PRD NMOD VMOD AMOD PMOD
+ * VC SBAR P ROOT DEP.
  *
  * `stanford`: starts from the Collins (1999) table as CoreNLP's CollinsHeadFinder encodes it;
  * content-word heads as in Stanford basic dependencies (de Marneffe, MacCartney &
@@ -30,43 +34,93 @@ export type HeadScheme = 'stanford' | 'collins';
 type Dir = 'left' | 'right' | 'leftdis' | 'rightdis';
 type Rule = [Dir, ...string[]];
 
-// Penn2Malt's head table (Nivre's Penn2Malt, rules of Yamada & Matsumoto 2003, themselves
-// Collins 1999 Appendix A with the search directions and the NP rule simplified): for each
-// category in priority order, scan children from the right ('r') or the left ('l').
-const PENN2MALT_SRC = `
+// `collins` is Yamada & Matsumoto's converter ptbconv 3.0 (Yamada & Matsumoto 2003, "Statistical
+// dependency analysis with support vector machines", IWPT; the head table Penn2Malt distributes),
+// reproduced rule by rule from its source, kamigaito/ptbconv-3.0 at commit
+// d25f298dc0d08023b2529c9df8f87662f420abd5 (a copy of http://www.jaist.ac.jp/~h-yamada/software/ptbconv-3.0.tar.gz):
+//   lib/ruby/natural_language/corpus/penn_treebank/phrasal_category.rb — SEARCH_DIRECTION and
+//     PRIORITY_LIST of each category (below, one line each: category, r = RIGHT / l = LEFT, then the
+//     priority list; `A|B` is one priority that matches either, as ptbconv's NP and NAC lists do:
+//     /^(POS|NN|NNP|NNPS|NNS)$/ is a single regexp, so the rightmost of those heads the NP, e.g.
+//     "interest rates" → rates), and PhrasalCategory#find_head_index (headChildPtbconv below);
+//   lib/ruby/natural_language/corpus/penn_treebank/pos.rb — which tags are punctuation
+//     (`` '' , . :) and parentheses (-LRB- -RRB-);
+//   lib/ruby/natural_language/corpus/penn_treebank/sparser.rb — -NONE- leaves dropped while reading,
+//     phrases left without children dropped, labels cut at the first - or = (NP-SBJ-1 → NP), a
+//     trailing number stripped (S1 → S) and the first of alternatives kept (ADVP|PRT → ADVP);
+//   ptbconv + common.rb — unary X→X chains merged (no effect on heads), heads found bottom-up,
+//     each word attached to the head word of the lowest phrase it does not head (to_dependency).
+// NLTK's dependency_treebank (wsj_0001.dp … wsj_0199.dp) is this program's output on the same 10%
+// sample (nltk ptbconv.py `convert_all` runs it over the 199 files), which is what
+// test/corpus-headrules-agreement.test.ts and `npm run bench headrules` measure against.
+// ptbconv's table is Collins (1999) Appendix A with the search directions of Y&M, TO dropped from
+// VP (to attaches to its verb), POS first in NP, and no special NP or coordination rules.
+const PTBCONV_SRC = `
+S r TO IN VP S SBAR ADJP UCP NP
+SBAR r WHNP WHPP WHADVP WHADJP IN DT S SQ SINV SBAR FRAG
+SBARQ r SQ S SINV SBARQ FRAG
+SQ r VBZ VBD VBP VB MD VP SQ
+SINV r VBZ VBD VBP VB MD VP S SINV ADJP NP
 ADJP r NNS QP NN $ ADVP JJ VBN VBG ADJP JJR NP JJS DT FW RBR RBS SBAR RB
 ADVP l RB RBR RBS FW ADVP TO CD JJR JJ IN NP JJS NN
+NP r POS|NN|NNP|NNPS|NNS NX JJR CD JJ JJS RB QP NP
+PP l IN TO VBG VBN RP FW
+QP r $ IN NNS NN JJ RB DT CD QP JJR JJS
+VP l VBD VBN MD VBZ VB VBG VBP VP ADJP NN NNS NP
+WHNP r WDT WP WP$ WHADJP WHPP WHNP
+WHPP l IN TO FW
 CONJP l CC RB IN
 FRAG l
 INTJ r
 LST l LS :
-NAC r NN NNS NNP NNPS NP NAC EX $ CD QP PRP VBG JJ JJS JJR ADJP FW
-NP r POS NN NNP NNPS NNS NX JJR CD JJ JJS RB QP NP
-PP l IN TO VBG VBN RP FW
+NAC r NN|NNP|NNPS|NNS NP NAC EX $ CD QP PRP VBG JJ JJS JJR ADJP FW
+NX r POS|NN|NNP|NNPS|NNS NX JJR CD JJ JJS RB QP NP
 PRN r
 PRT l RP
-QP r $ IN NNS NN JJ RB DT CD NCD QP JJR JJS
 RRC l VP NP ADVP ADJP PP
-S r TO IN VP S SBAR ADJP UCP NP
-SBAR r WHNP WHPP WHADVP WHADJP IN DT S SQ SINV SBAR FRAG
-SBARQ r SQ S SINV SBARQ FRAG
-SINV r VBZ VBD VBP VB MD VP S SINV ADJP NP
-SQ r VBZ VBD VBP VB MD VP SQ
 UCP l
-VP l VBD VBN MD VBZ VB VBG VBP VP ADJP NN NNS NP
+X r
 WHADJP r CC WRB JJ ADJP
 WHADVP l CC WRB
-WHNP r WDT WP WP$ WHADJP WHPP WHNP
-WHPP l IN TO FW
-NX r POS NN NNP NNPS NNS NX JJR CD JJ JJS RB QP NP
-X r
 `;
-const PENN2MALT: Record<string, Rule[]> = Object.fromEntries(
-  PENN2MALT_SRC.trim()
+interface PtbconvRule { fromRight: boolean; priorities: Set<string>[] }
+const PTBCONV: Record<string, PtbconvRule> = Object.fromEntries(
+  PTBCONV_SRC.trim()
     .split('\n')
     .map((l) => l.split(' '))
-    .map(([cat, d, ...cats]) => [cat!, [[d === 'r' ? 'right' : 'left', ...cats] as Rule]]),
+    .map(([cat, d, ...prio]) => [cat!, { fromRight: d === 'r', priorities: prio.map((p) => new Set(p.split('|'))) }]),
 );
+// ptbconv pos.rb: Punctuation (skipped while matching priorities) and OP/CP (parentheses, skipped
+// with punctuation by the fallback).
+const PTBCONV_PUNCT = new Set(['``', "''", ',', '.', ':']);
+const PTBCONV_PAREN = new Set(['-LRB-', '-RRB-']);
+
+/**
+ * ptbconv's PhrasalCategory#find_head_index: for each priority in order, scan the children in the
+ * category's direction (punctuation words skipped) and take the first that matches. If none does:
+ * the first child in that direction if it is a phrase, else the first phrase or non-punctuation,
+ * non-parenthesis word in that direction, else the first child. A category ptbconv does not define
+ * (never in the PTB) falls back the same way, scanning from the left.
+ */
+function headChildPtbconv(n: PNode): number {
+  const kids = n.children;
+  const rule = PTBCONV[n.cat] ?? { fromRight: false, priorities: [] };
+  const order = rule.fromRight ? [...kids.keys()].reverse() : [...kids.keys()];
+  for (const prio of rule.priorities) {
+    for (const i of order) {
+      const k = kids[i]!;
+      if (k.word !== undefined && PTBCONV_PUNCT.has(k.cat)) continue;
+      if (prio.has(k.cat)) return i;
+    }
+  }
+  const s = order[0]!;
+  if (kids[s]!.word === undefined) return s;
+  for (const i of order) {
+    const k = kids[i]!;
+    if (k.word === undefined || !(PTBCONV_PUNCT.has(k.cat) || PTBCONV_PAREN.has(k.cat))) return i;
+  }
+  return s;
+}
 
 // Collins (1999) Appendix A. "left" = for each category in priority order, scan children left→right;
 // "right" = scan right→left; "…dis" = scan children once, first child in the set (CoreNLP's encoding).
@@ -169,6 +223,7 @@ function isAux(n: PNode, ctx: Ctx): boolean {
 function headChild(n: PNode, ctx: Ctx): number {
   const kids = n.children;
   if (kids.length === 1) return 0;
+  if (ctx.scheme === 'collins') return headChildPtbconv(n);
   if (ctx.scheme === 'stanford' && (n.cat === 'VP' || n.cat === 'SQ' || n.cat === 'SINV')) {
     // auxiliary + VP complement → the VP heads (aux attaches to the main verb)
     for (let i = 0; i < kids.length; i++) {
@@ -184,10 +239,10 @@ function headChild(n: PNode, ctx: Ctx): number {
       }
     }
   }
-  const table = ctx.scheme === 'collins' ? PENN2MALT : STANFORD;
+  const table = STANFORD;
   const rules = table[n.cat] ?? [['left'] as Rule];
-  // punctuation never heads; in the stanford scheme neither does possessive 's (it attaches to the possessor)
-  const ok = (i: number) => !PUNCT.has(kids[i]!.cat) && !(ctx.scheme === 'stanford' && kids[i]!.cat === 'POS');
+  // punctuation never heads; neither does possessive 's (it attaches to the possessor)
+  const ok = (i: number) => !PUNCT.has(kids[i]!.cat) && kids[i]!.cat !== 'POS';
   for (const [dir, ...cats] of rules) {
     if (!cats.length) continue;
     const order = dir.startsWith('left') ? [...kids.keys()] : [...kids.keys()].reverse();

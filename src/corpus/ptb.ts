@@ -33,11 +33,20 @@ export interface ParsedTree {
 
 const WORD_BRACKETS: Record<string, string> = { '-LRB-': '(', '-RRB-': ')', '-LCB-': '{', '-RCB-': '}', '-LSB-': '[', '-RSB-': ']' };
 
-/** Split a raw label into category and function tags. Labels starting with '-' (`-LRB-`, `-NONE-`) are atomic. */
+/**
+ * Split a raw label into category and function tags. Labels starting with '-' (`-LRB-`, `-NONE-`)
+ * are atomic. Of alternative categories (`ADVP|PRT`, the annotators' undecided cases) the first is
+ * kept, and a trailing index glued to the category (`S1`) is dropped, as Yamada's ptbconv 3.0 reads
+ * labels (kamigaito/ptbconv-3.0 d25f298, lib/ruby/natural_language/corpus/penn_treebank/sparser.rb,
+ * SformParser#shift) and CoreNLP's PennTreebankLanguagePack cuts categories at `|`.
+ */
 export function splitLabel(raw: string): { cat: string; fun: string[] } {
   if (raw.startsWith('-') || raw === '') return { cat: raw, fun: [] };
   const parts = raw.split(/[-=]/);
-  return { cat: parts[0]!, fun: parts.slice(1).filter((p) => p && !/^\d+$/.test(p)) };
+  let cat = parts[0]!.split('|')[0] || parts[0]!;
+  const glued = /^(\D+)\d+$/.exec(cat);
+  if (glued) cat = glued[1]!;
+  return { cat, fun: parts.slice(1).filter((p) => p && !/^\d+$/.test(p)) };
 }
 
 interface RawNode {

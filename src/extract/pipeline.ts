@@ -91,6 +91,28 @@ export function storeIdentity(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'p
   };
 }
 
+/**
+ * Whether the cached store for these options already holds everything the request needs (read
+ * only: no lock, nothing written), e.g. for a run estimate before extraction.
+ */
+export function storeComplete(opts: Pick<ExtractOptions, 'model' | 'corpus' | 'request' | 'pooling' | 'dtype' | 'shard' | 'precision' | 'storeDir'>): boolean {
+  const identity = storeIdentity(opts);
+  const dir = resolve(opts.storeDir ?? defaultStoreDir(identity));
+  let index: StoreIndex | null;
+  try {
+    index = readIndex(dir);
+  } catch {
+    return false;
+  }
+  if (!index || identityDifference(index.identity, identity)) return false;
+  const { request } = opts;
+  const dirs = [
+    ...request.layers.map((l) => (request.level === 'piece' ? piecesName(l) : layerName(l))),
+    ...request.attentionLayers.map((l) => (request.rawAttention ? rawAttnName(l) : attnName(l))),
+  ];
+  return index.shards.every((_, k) => dirs.every((d) => shardDone(dir, d, k)));
+}
+
 export async function extractWithReport(opts: ExtractOptions): Promise<{ store: ActivationStore; report: ExtractReport }> {
   const ui = opts.ui ?? new Ui({ quiet: true });
   const { model, request: needs } = opts;

@@ -13,6 +13,7 @@ import type { ActivationRequest, ActivationSource } from '../extract/request.js'
 import type { BertConfig, LoadedModel, Precision, Tokenizer } from '../model/types.js';
 import type { ResultSet } from '../results/resultset.js';
 import type { Ui } from '../util/ui.js';
+import type { TrainingWork } from './estimate.js';
 
 /** What a family requires of every sentence it keeps (the runner refuses a corpus with none). */
 export type CorpusNeed = 'trees' | 'labels' | 'spans' | 'senses' | 'text';
@@ -78,6 +79,8 @@ export interface RunnerOptions {
   jobs?: number;
   /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
   activations?: string[];
+  /** Our layer index of an .hdf5 file's first row (structural-probes' BERT files start at layer 1). */
+  activationsFirstLayer?: number;
   // output
   out?: string;
   force?: boolean;
@@ -105,6 +108,12 @@ export interface UnitContext<O> {
   seedIndex: number;
   /** onnxruntime intra-op threads each of this unit's probes should use (the runner trains several units at once). */
   threads: number;
+  /**
+   * Train one probe when a core is free: the runner's probe slots, shared by every unit in
+   * flight, so a core left by a probe that stopped early takes the next unit's probe at once.
+   * Absent: train now.
+   */
+  slot?: <T>(train: () => Promise<T>) => Promise<T>;
   ui: Ui;
 }
 
@@ -144,10 +153,17 @@ export interface ProbeFamily<O extends RunnerOptions> {
   figures?(rs: ResultSet, rows: readonly Record<string, unknown>[], records: readonly Record<string, unknown>[], opts: O): void;
   /**
    * Probes a unit trains at once (structural --probe both: 2). Declaring it lets the runner train
-   * units in parallel (cores / probesPerUnit at once, one onnxruntime thread per probe); without
-   * it units run one at a time (with all threads) unless --jobs says otherwise.
+   * units in parallel (one onnxruntime thread per probe, as many probes training as cores, each
+   * through ctx.slot); without it units run one at a time (with all threads) unless --jobs says
+   * otherwise.
    */
   probesPerUnit?(opts: O): number;
+  /**
+   * The training work of the run for its estimate (src/probes/estimate.ts): probe fits of one
+   * model and seed, and the floating-point operations of a typical fit, from the word counts
+   * of each split.
+   */
+  trainingWork?(opts: O, config: BertConfig, words: Record<SplitName, readonly number[]>): TrainingWork;
   /** Called once when the run ends (e.g. to release compiled probes). */
   dispose?(): Promise<void>;
   /** Probe settings for manifest.json. */

@@ -36,14 +36,44 @@ export interface MaskSpec {
   p: number;
 }
 
-export interface CompiledProbe {
-  readonly definition: ProbeDefinition;
+/** A parameter's name and shape, as the graphs take it. */
+export interface ParamShape {
+  name: string;
+  shape: number[];
+}
+
+/**
+ * A probe's three graphs as ONNX bytes, with what it takes to feed them: plain data, so a
+ * worker thread can open them (src/probes/train-worker.ts).
+ */
+export interface ProbeGraphs {
+  name: string;
+  params: ParamShape[];
   /** Dropout masks of the train graph; lossAndGrad needs them among its feeds. */
-  readonly masks: readonly MaskSpec[];
+  masks: MaskSpec[];
+  /** Loss and `grad.<param>` for every parameter. */
+  train: Uint8Array;
+  /** Loss only. */
+  eval: Uint8Array;
+  /** The definition's outputs; null when it declares none. */
+  predict: Uint8Array | null;
+}
+
+/** A probe's graphs opened in onnxruntime sessions (in this thread). */
+export interface ProbeSessions {
   lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>): Promise<{ loss: number; grads: Float32Array[] }>;
   loss(params: Float32Array[], feeds: Record<string, Feed>): Promise<number>;
   predict(params: Float32Array[], feeds: Record<string, Feed>): Promise<Record<string, { data: Float32Array; dims: number[] }>>;
   dispose(): Promise<void>;
+}
+
+export interface CompiledProbe extends ProbeSessions {
+  readonly definition: ProbeDefinition;
+  /** Dropout masks of the train graph; lossAndGrad needs them among its feeds. */
+  readonly masks: readonly MaskSpec[];
+  /** The graphs and session options, to open the same probe elsewhere (a worker thread). */
+  readonly graphs: ProbeGraphs;
+  readonly options: CompileOptions;
 }
 
 export interface CompileOptions {
@@ -54,23 +84,23 @@ export interface CompileOptions {
   spinning?: boolean;
 }
 
-/** A probe compiled to its three graphs (train: loss and gradients; eval: loss; predict). */
-class OnnxProbe implements CompiledProbe {
+/** The graphs of a probe in onnxruntime sessions. */
+class OnnxProbeSessions implements ProbeSessions {
   constructor(
-    readonly definition: ProbeDefinition,
-    readonly masks: readonly MaskSpec[],
+    private readonly name: string,
+    private readonly params: readonly ParamShape[],
     private readonly train: GraphSession,
     private readonly evalLoss: GraphSession,
     private readonly predictor: GraphSession | null,
   ) {}
 
   private feeds(params: Float32Array[], feeds: Record<string, Feed>): Record<string, Feed> {
-    const specs = this.definition.params;
-    if (params.length !== specs.length) throw new Error(`probe '${this.definition.name}': ${params.length} parameter arrays for ${specs.length} parameters`);
+    const specs = this.params;
+    if (params.length !== specs.length) throw new Error(`probe '${this.name}': ${params.length} parameter arrays for ${specs.length} parameters`);
     const all: Record<string, Feed> = { ...feeds };
     specs.forEach((p, k) => {
       const n = p.shape.reduce((a, b) => a * b, 1);
-      if (params[k]!.length !== n) throw new Error(`probe '${this.definition.name}': parameter '${p.name}' has ${params[k]!.length} values, expected ${n} ([${p.shape.join(', ')}])`);
+      if (params[k]!.length !== n) throw new Error(`probe '${this.name}': parameter '${p.name}' has ${params[k]!.length} values, expected ${n} ([${p.shape.join(', ')}])`);
       all[p.name] = { data: params[k]!, dims: p.shape };
     });
     return all;
@@ -78,7 +108,7 @@ class OnnxProbe implements CompiledProbe {
 
   async lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>): Promise<{ loss: number; grads: Float32Array[] }> {
     const r = await this.train.run(this.feeds(params, feeds));
-    return { loss: Number(r.loss!.data[0]), grads: this.definition.params.map((p) => r[`grad.${p.name}`]!.data as Float32Array) };
+    return { loss: Number(r.loss!.data[0]), grads: this.params.map((p) => r[`grad.${p.name}`]!.data as Float32Array) };
   }
 
   async loss(params: Float32Array[], feeds: Record<string, Feed>): Promise<number> {
@@ -87,12 +117,43 @@ class OnnxProbe implements CompiledProbe {
   }
 
   async predict(params: Float32Array[], feeds: Record<string, Feed>): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
-    if (!this.predictor) throw new Error(`probe '${this.definition.name}' declares no outputs to predict`);
+    if (!this.predictor) throw new Error(`probe '${this.name}' declares no outputs to predict`);
     return (await this.predictor.run(this.feeds(params, feeds))) as Record<string, { data: Float32Array; dims: number[] }>;
   }
 
   async dispose(): Promise<void> {
     await Promise.all([this.train.dispose(), this.evalLoss.dispose(), this.predictor?.dispose()]);
+  }
+}
+
+/** Open a probe's graphs in onnxruntime sessions (in the calling thread). */
+export async function openProbeGraphs(graphs: ProbeGraphs, opts: CompileOptions = {}): Promise<ProbeSessions> {
+  const session = (bytes: Uint8Array) => GraphSession.create(bytes, { device: opts.device, threads: opts.threads, spinning: opts.spinning });
+  const [t, l, p] = await Promise.all([session(graphs.train), session(graphs.eval), graphs.predict ? session(graphs.predict) : Promise.resolve(null)]);
+  return new OnnxProbeSessions(graphs.name, graphs.params, t, l, p);
+}
+
+class OnnxProbe implements CompiledProbe {
+  readonly masks: readonly MaskSpec[];
+  constructor(
+    readonly definition: ProbeDefinition,
+    readonly graphs: ProbeGraphs,
+    readonly options: CompileOptions,
+    private readonly sessions: ProbeSessions,
+  ) {
+    this.masks = graphs.masks;
+  }
+  lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>) {
+    return this.sessions.lossAndGrad(params, feeds);
+  }
+  loss(params: Float32Array[], feeds: Record<string, Feed>) {
+    return this.sessions.loss(params, feeds);
+  }
+  predict(params: Float32Array[], feeds: Record<string, Feed>) {
+    return this.sessions.predict(params, feeds);
+  }
+  dispose() {
+    return this.sessions.dispose();
   }
 }
 
@@ -107,8 +168,8 @@ export function buildProbeGraph(def: ProbeDefinition, mode: 'train' | 'eval', pr
   return { g, params: def.params.map((p) => params[p.name]!), loss, outputs };
 }
 
-/** The loss, loss-and-gradient and predict graphs of a probe, run by onnxruntime. */
-export async function compileProbe(def: ProbeDefinition, opts: CompileOptions = {}): Promise<CompiledProbe> {
+/** Derive the train (loss and gradients), eval (loss) and predict graphs of a probe definition. */
+export function probeGraphs(def: ProbeDefinition): ProbeGraphs {
   const train = buildProbeGraph(def, 'train');
   const grads = train.g.grad(train.loss, train.params);
   const trainOut: Record<string, Value> = { loss: train.loss };
@@ -120,13 +181,20 @@ export async function compileProbe(def: ProbeDefinition, opts: CompileOptions = 
     if (unknown.length) throw new Error(`probe '${def.name}': dropout mask '${m.name}' has dims [${m.shape.join(', ')}]; ${unknown.join(', ')} is not a dim of any probe input, so the trainer cannot size the mask (apply dropout to a value whose dims the inputs name)`);
   }
   const ev = buildProbeGraph(def, 'eval');
-  const session = (bytes: Uint8Array) => GraphSession.create(bytes, { device: opts.device, threads: opts.threads, spinning: opts.spinning });
-  const [t, l, p] = await Promise.all([
-    session(train.g.toOnnx(trainOut, `${def.name}_train`)),
-    session(ev.g.toOnnx({ loss: ev.loss }, `${def.name}_loss`)),
-    Object.keys(ev.outputs).length ? session(ev.g.toOnnx(ev.outputs, `${def.name}_predict`)) : Promise.resolve(null),
-  ]);
-  return new OnnxProbe(def, masks, t, l, p);
+  return {
+    name: def.name,
+    params: def.params.map((p) => ({ name: p.name, shape: [...p.shape] })),
+    masks,
+    train: train.g.toOnnx(trainOut, `${def.name}_train`),
+    eval: ev.g.toOnnx({ loss: ev.loss }, `${def.name}_loss`),
+    predict: Object.keys(ev.outputs).length ? ev.g.toOnnx(ev.outputs, `${def.name}_predict`) : null,
+  };
+}
+
+/** The loss, loss-and-gradient and predict graphs of a probe, run by onnxruntime. */
+export async function compileProbe(def: ProbeDefinition, opts: CompileOptions = {}): Promise<CompiledProbe> {
+  const graphs = probeGraphs(def);
+  return new OnnxProbe(def, graphs, { ...opts }, await openProbeGraphs(graphs, opts));
 }
 
 /** The dims of a mask for these feeds (its symbolic dims read off the probe's inputs). */

@@ -21,7 +21,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadSplits } from '../corpus/load.js';
 import type { Corpus, Sentence } from '../corpus/types.js';
-import { extractActivations } from '../extract/pipeline.js';
+import { extractActivations, storeComplete } from '../extract/pipeline.js';
+import { estimateRun, extractionFlops, measureMatmulGflops } from './estimate.js';
 import type { ActivationRequest, ActivationSource } from '../extract/request.js';
 import { openActivations } from '../extract/sources/open.js';
 import { createEngine } from '../model/engine.js';
@@ -121,6 +122,16 @@ function activationDirs(items: readonly string[]): Record<SplitName, string[]> {
     if (!out[k].length) throw new InputError(`--activations names no ${k} store`, { expected: 'train=PATH, dev=PATH and test=PATH', found: items.join(' '), fix: `add ${k}=PATH` });
   }
   return out;
+}
+
+/** Where each kept sentence sits in the split it was kept from. */
+function positionsIn(all: readonly Sentence[], kept: readonly Sentence[]): number[] {
+  const at = new Map(all.map((s, i) => [s, i]));
+  return kept.map((s) => {
+    const i = at.get(s);
+    if (i === undefined) throw new Error(`kept sentence ${s.id} is not in its split`);
+    return i;
+  });
 }
 
 /** The hidden states a family asks for are all in the given activations, or exit 2. */
@@ -252,13 +263,17 @@ function runIdentity(opts: RunnerOptions, model: LoadedModel, raw: Record<SplitN
 }
 
 /**
- * Units at once and onnxruntime threads per probe: by default as many probes in flight as cores
- * (`probesPerUnit` each), one thread each; `--jobs N` sets the units, the threads then share the
- * cores.
+ * Units in flight, onnxruntime threads per probe and probes training at once (slots). Default:
+ * one thread per probe and a probe per core; units start ahead of the free cores (one unit more
+ * than the slots hold) so that a core left by a probe that stopped early takes the next unit's
+ * probe. `--jobs N` sets the units, every probe of them training at once, the threads sharing
+ * the cores.
  */
-export function parallelism(probesPerUnit: number, jobs?: number, cores = availableParallelism()): { jobs: number; threads: number } {
-  const j = jobs ?? Math.max(1, Math.floor(cores / Math.max(1, probesPerUnit)));
-  return { jobs: j, threads: Math.max(1, Math.floor(cores / (j * Math.max(1, probesPerUnit)))) };
+export function parallelism(probesPerUnit: number, jobs?: number, cores = availableParallelism()): { jobs: number; threads: number; slots: number } {
+  const p = Math.max(1, probesPerUnit);
+  if (jobs !== undefined) return { jobs, threads: Math.max(1, Math.floor(cores / (jobs * p))), slots: jobs * p };
+  const slots = Math.max(1, cores);
+  return { jobs: p > 1 ? Math.ceil(slots / p) + 1 : slots, threads: 1, slots };
 }
 
 /** At most `n` of the functions given run at once, started in call order. */
@@ -322,16 +337,6 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
     else if (opts.activations) ui.warn('--control random with --activations: the activations are given, so there is no control model to run; no second run');
     else models.push(await rs.stage('load control', () => loadModel(`random:${model.source.id}`, { revision: opts.revision, offline, seed: modelSeed, ui })));
   }
-  // The size of the work, said before it starts (issue 15 item 10), with the quick-look hint when it is large.
-  const total = SPLITS.reduce((a, k) => a + sentences[k].length, 0);
-  const epochs = (opts as { maxEpochs?: number }).maxEpochs;
-  ui.info(
-    `work: ${SPLITS.map((k) => sentences[k].length).join('/')} train/dev/test sentences through ${models.length} model(s) of ${config.numHiddenLayers} layers; ` +
-      `${units.length} unit(s) × ${seeds} seed(s) × ${models.length} model(s) = ${units.length * seeds * models.length} probe fits${epochs ? ` of up to ${epochs} epochs` : ''}`,
-  );
-  if (total * units.length * models.length > 20_000 && opts.limit === undefined) {
-    ui.info('this is a long run on a CPU (the full structural job on PTB is ~1.5 h on 2 cores); for a first look try --limit 200 --layers 0,4,8,12 --max-epochs 5');
-  }
   const mainLabel = modelLabel(model);
   rs.setManifest({
     model: { id: model.source.id, canonicalId: canonicalModelId(model.source), path: model.source.path, revision: model.source.revision ?? null, weightsSha256: model.source.weightsSha256, randomInit: model.source.randomInit, ...(model.source.randomInit ? { seed: modelSeed, randomInitReason: model.source.randomInitReason ?? 'random-init weights' } : {}) },
@@ -352,8 +357,34 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
 
   // Families opt in to parallel units by declaring probesPerUnit (a family that runs the model
   // inside a unit keeps one unit at a time unless --jobs says otherwise).
-  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : parallelism(availableParallelism(), opts.jobs);
-  rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, onnxruntimeThreadsPerProbe: plan.threads, cores: availableParallelism() } });
+  const cores = availableParallelism();
+  const plan = family.probesPerUnit ? parallelism(family.probesPerUnit(opts), opts.jobs) : { jobs: opts.jobs ?? 1, threads: Math.max(1, Math.floor(cores / (opts.jobs ?? 1))), slots: opts.jobs ?? 1 };
+  rs.setManifest({ parallelism: { unitsAtOnce: plan.jobs, probesAtOnce: plan.slots, onnxruntimeThreadsPerProbe: plan.threads, cores } });
+  // The size of the work and how long it should take, said before it starts (issue 15 item 10).
+  const fitsPerModel = units.length * seeds * (family.probesPerUnit?.(opts) ?? 1);
+  const epochs = (opts as { maxEpochs?: number }).maxEpochs;
+  ui.info(
+    `work: ${SPLITS.map((k) => sentences[k].length).join('/')} train/dev/test sentences through ${models.length} model(s) of ${config.numHiddenLayers} layers; ` +
+      `${units.length} unit(s) × ${seeds} seed(s) × ${models.length} model(s) = ${fitsPerModel * models.length} probe fits${epochs ? ` of up to ${epochs} epochs` : ''}`,
+  );
+  if (family.trainingWork) {
+    const words = Object.fromEntries(SPLITS.map((k) => [k, sentences[k].map((x) => x.words.length)])) as Record<SplitName, number[]>;
+    const work = family.trainingWork(opts, config, words);
+    const toExtract = opts.activations ? [] : models.flatMap((m) => SPLITS.filter((k) => !storeComplete({ model: m, corpus: corpora[k], request, precision: opts.precision })).map((k) => corpora[k]));
+    const extractFlops = toExtract.reduce((a, c) => a + extractionFlops(config, c.sentences.map((x) => x.words.length)), 0);
+    const fits = work.fits * seeds * models.length;
+    const est = estimateRun({
+      gflopsPerCore: await measureMatmulGflops(),
+      extractFlops,
+      cached: toExtract.length === 0,
+      training: { ...work, fits },
+      slots: plan.slots,
+    });
+    ui.info(est.text);
+    rs.setManifest({ estimate: { seconds: Math.round(est.seconds), maxSeconds: Math.round(est.maxSeconds), extractSeconds: Math.round(est.extractSeconds), trainSeconds: Math.round(est.trainSeconds) } });
+    if (est.seconds > 600 && opts.limit === undefined) ui.info('for a first look try --limit 200 --layers 0,4,8,12 --max-epochs 5');
+  }
+
   const metrics = family.metrics ?? [];
   const columns = resultColumns(family.columns, metrics, seeds);
   const descriptions: Record<string, string> = { ...family.columnDescriptions };
@@ -384,7 +415,11 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
       const out = {} as Record<SplitName, ActivationSource>;
       if (given) {
         for (const k of SPLITS) {
-          out[k] = await openActivations(given[k], corpora[k]);
+          out[k] = await openActivations(given[k], corpora[k], {
+            tokenizer: m.tokenizer,
+            ...(opts.activationsFirstLayer !== undefined ? { firstLayer: opts.activationsFirstLayer } : {}),
+            whole: { corpus: raw[k], positions: positionsIn(raw[k].sentences, sentences[k]) },
+          });
           checkLayers(out[k], k, request, given[k].join(', '));
         }
         return out;
@@ -414,6 +449,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
 
     // 4. Units × seeds.
     const limit = limiter(plan.jobs);
+    const slot = limiter(plan.slots);
     const bar = ui.bar(label, units.length * seeds, `{bar} {value}/{total} ${seeds > 1 ? 'unit × seed runs' : 'units trained'} | ETA {eta_formatted}`);
     // Units train `jobs` at a time (issue 9 item 7: several probes in flight, onnxruntime's
     // threads split between them, beat one at a time with all threads; bench
@@ -427,7 +463,7 @@ export async function runProbe<O extends RunnerOptions>(family: ProbeFamily<O>, 
             const perSeed: UnitResult[] = [];
             for (let k = 0; k < seeds; k++) {
               const seed = opts.seed + k;
-              const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits: splits!, seed, seedIndex: k, threads: plan.threads, ui };
+              const ctx: UnitContext<O> = { opts, unit, model: { label, id: m.source.id, randomInit: m.source.randomInit, tokenizer: m.tokenizer, loaded: m }, splits: splits!, seed, seedIndex: k, threads: plan.threads, slot, ui };
               perSeed.push(await rs.stage(`train ${label} ${unit.label}${seeds > 1 ? ` seed ${seed}` : ''}`, () => family.runUnit(ctx)));
               bar.increment(1);
             }

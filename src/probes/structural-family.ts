@@ -51,6 +51,9 @@ const METRICS = [
 
 const METRIC_TITLES: Record<string, string> = { uuas: 'UUAS', dspr: 'DSpr.', root_acc: 'root accuracy', nspr: 'NSpr.' };
 
+/** Epochs a probe typically trains before early stopping (for the run estimate only). */
+const TYPICAL_EPOCHS = 20;
+
 /** Reference batch size (structural-probes config: 20 sentences). */
 const BATCH_SENTENCES = 20;
 
@@ -98,9 +101,10 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
   }
   const gold = goldOf(splits.test.sentences);
   const device = opts.device;
+  const slot = ctx.slot ?? (<T>(train: () => Promise<T>) => train());
   const fits = await Promise.all(
     kinds.map((kind) =>
-      fitStructural({
+      slot(() => fitStructural({
         kind,
         layer,
         train: splits.train,
@@ -113,7 +117,7 @@ async function runUnit(ctx: UnitContext<StructuralOptions>): Promise<UnitResult>
         device,
         threads: ctx.threads,
         onEpoch: (e) => ui.debug(`${ctx.model.label} ${unit.label} ${kind}: epoch ${e.epoch + 1} train ${e.trainLoss.toFixed(4)} dev ${e.devLoss.toFixed(4)} lr ${e.learningRate}`),
-      }),
+      })),
     ),
   );
   const rows: ResultRow[] = [];
@@ -240,6 +244,19 @@ export const structuralFamily: ProbeFamily<StructuralOptions> = {
   table: (seeds) => ['model', 'layer', 'probe', 'uuas', ...(seeds > 1 ? ['uuas_sd'] : []), 'dspr', 'root_acc', ...(seeds > 1 ? ['root_acc_sd'] : []), 'nspr', 'epochs'],
   figures: (rs, rows, records, opts) => addFigures(rs, rows, records as unknown as PredictionRecord[], structuralKinds(opts)),
   probesPerUnit: (opts) => structuralKinds(opts).length,
+  trainingWork: (opts, config, words) => {
+    // Per epoch: X·B and the gradient Xᵀ·dT over the train words (2·2·W·H·rank), the dev loss
+    // (2·W·H·rank); then the test projections once. Typical epochs: the regimen stops 5 epochs
+    // after the best dev loss, 16–24 epochs per probe on the PTB sample (random-init bert-base).
+    const H = config.hiddenSize;
+    const rank = opts.rank ?? H;
+    const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+    const epoch = 4 * sum(words.train) * H * rank + 2 * sum(words.dev) * H * rank;
+    const test = 2 * sum(words.test) * H * rank;
+    const typical = Math.min(opts.maxEpochs, TYPICAL_EPOCHS);
+    const fits = structuralLayers(opts.layers, config).length * structuralKinds(opts).length;
+    return { fits, flopsPerFit: typical * epoch + test, maxFlopsPerFit: opts.maxEpochs * epoch + test, what: typical < opts.maxEpochs ? `probe fits of ~${typical} epochs (at most ${opts.maxEpochs})` : `probe fits of ${opts.maxEpochs} epoch(s)` };
+  },
   dispose: disposeCompiledStructural,
   describe: (opts, config) => ({
     kinds: structuralKinds(opts),

@@ -33,9 +33,10 @@ export function structuralDefinition(kind: StructuralKind, hidden: number, rank:
       { name: 'target', shape: pair },
       { name: 'mask', shape: pair },
       { name: 'norm', shape: ['b'] },
+      ...(kind === 'distance' ? [{ name: 'eye', shape: ['len', 'len'] }] : []),
     ],
     build(g, p, i) {
-      const inp = { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm! };
+      const inp = { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm!, ...(i.eye ? { eye: i.eye } : {}) };
       return { loss: (kind === 'distance' ? structuralDistanceLoss : structuralDepthLoss)(g, p.proj!, inp), outputs: { projected: g.matmul(i.x!, p.proj!) } };
     },
   };
@@ -58,7 +59,8 @@ export async function disposeCompiledStructural(): Promise<void> {
 
 /**
  * One batch's feeds: x [words, hidden] unpadded (as read), `rows` each padded position's row in
- * x (`words` = the zero row for padding), target/mask [b, len, len] or [b, len], norm [b].
+ * x (`words` = the zero row for padding), target/mask [b, len, len] or [b, len], norm [b], and
+ * for the distance probe eye [len, len] (the identity).
  */
 export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array, kind: StructuralKind, hidden: number): Batch {
   const b = sentences.length;
@@ -90,7 +92,13 @@ export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array,
   });
   if (w !== words) throw new Error(`structural batch: ${words} vectors for ${w} words`);
   const shape = kind === 'distance' ? [b, len, len] : [b, len];
-  return { count: b, feeds: { x: { data: x, dims: [words, hidden] }, rows: { data: rows, dims: [b * len] }, target: { data: target, dims: shape }, mask: { data: mask, dims: shape }, norm: { data: norm, dims: [b] } } };
+  const feeds: Batch['feeds'] = { x: { data: x, dims: [words, hidden] }, rows: { data: rows, dims: [b * len] }, target: { data: target, dims: shape }, mask: { data: mask, dims: shape }, norm: { data: norm, dims: [b] } };
+  if (kind === 'distance') {
+    const eye = new Float32Array(len * len);
+    for (let i = 0; i < len; i++) eye[i * len + i] = 1;
+    feeds.eye = { data: eye, dims: [len, len] };
+  }
+  return { count: b, feeds };
 }
 
 /** Batches of `size` sentences in the order given, each read when needed (the next one read ahead). */
@@ -145,7 +153,8 @@ export async function fitStructural(opts: {
   // The dev loss is a mean of per-sentence losses, so batch composition does not change it:
   // batching dev sentences by length only saves padding.
   const devOrder = dev.sentences.map((_, i) => i).sort((a, b) => dev.sentences[a]!.words.length - dev.sentences[b]!.words.length);
-  const make = (s: Sentence[], x: Float32Array) => structuralFeeds(s, x, kind, hidden);
+  // Each batch is read afresh, so its buffers can move to the training worker.
+  const make = (s: Sentence[], x: Float32Array): Batch => ({ ...structuralFeeds(s, x, kind, hidden), transfer: true });
   const r = await trainProbe({
     probe,
     params,

@@ -41,6 +41,22 @@ async function loadH5(): Promise<H5> {
   return h5;
 }
 
+/** Sentences (numbered datasets) in a structural-probes hdf5 file, or null when it cannot be opened. */
+export async function hdf5SentenceCount(path: string): Promise<number | null> {
+  const m = await loadH5();
+  let file: H5File;
+  try {
+    file = new m.File(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    return file.keys().filter((k) => /^\d+$/.test(k)).length;
+  } finally {
+    file.close();
+  }
+}
+
 /**
  * structural-probes' hdf5 features (Hewitt & Manning 2019, github.com/john-hewitt/structural-probes):
  * one dataset per sentence, named by its 0-based index in the corpus file, shape

@@ -4,9 +4,17 @@ import type { Corpus } from '../../corpus/types.js';
 import { InputError } from '../../util/errors.js';
 import type { ActivationSource } from '../request.js';
 import { openStore } from '../store.js';
-import { Hdf5Source, type Hdf5Options } from './hdf5.js';
+import { hdf5SentenceCount, Hdf5Source, type Hdf5Options } from './hdf5.js';
+import { subsetSource } from './subset.js';
 
-export type OpenActivationsOptions = Hdf5Options;
+export interface OpenActivationsOptions extends Hdf5Options {
+  /**
+   * The split `corpus` was kept from and the position of each kept sentence in it: features that
+   * cover the whole split (a structural-probes file of the whole treebank, a store extracted from
+   * the whole split) are read through those positions.
+   */
+  whole?: { corpus: Corpus; positions: readonly number[] };
+}
 
 const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -17,6 +25,31 @@ const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a])
  * corpus here, so a mismatch is a clear exit-2 error before any training.
  */
 export async function openActivations(path: string | readonly string[], corpus: Corpus, opts: OpenActivationsOptions = {}): Promise<ActivationSource> {
+  const { whole, ...rest } = opts;
+  if (whole && whole.corpus.sentences.length !== corpus.sentences.length) {
+    const n = await sentenceCount(path);
+    if (n !== null && n !== corpus.sentences.length && n >= whole.corpus.sentences.length) {
+      return subsetSource(await openActivations(path, whole.corpus, rest), whole.positions);
+    }
+  }
+  return openOne(path, corpus, rest);
+}
+
+/** Sentences the features at `path` hold, when it can be told cheaply (a store's index, an hdf5 file's datasets). */
+async function sentenceCount(path: string | readonly string[]): Promise<number | null> {
+  const paths = (typeof path === 'string' ? [path] : [...path]).map((p) => resolve(p));
+  if (!paths.every((p) => existsSync(p))) return null;
+  if (paths.length === 1 && statSync(paths[0]!).isFile()) return isHdf5(paths[0]!) ? hdf5SentenceCount(paths[0]!) : null;
+  try {
+    const store = openStore(paths);
+    await store.close();
+    return store.numSentences;
+  } catch {
+    return null;
+  }
+}
+
+async function openOne(path: string | readonly string[], corpus: Corpus, opts: Hdf5Options): Promise<ActivationSource> {
   const paths = (typeof path === 'string' ? [path] : [...path]).map((p) => resolve(p));
   const fix = 'pass a store folder (bert-probe extract, or docs/store-format.md) or a structural-probes .hdf5 file';
   if (paths.length === 0) throw new InputError('no activations given', { expected: 'a store folder or an .hdf5 file', found: 'nothing', fix });
