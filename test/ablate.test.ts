@@ -157,7 +157,11 @@ describe('gradients through BERT', () => {
         };
         const fd = ((await at(1)) - (await at(-1))) / (2 * eps);
         const rel = Math.abs(g.signed[i]! - fd) / Math.abs(fd);
-        assert.ok(rel <= 1e-3, `head ${i}: tfjs ${g.signed[i]} vs finite difference ${fd} (relative ${rel.toExponential(2)}) on tfjs ${runtime.label}`);
+        // 1e-3 relative, plus the quotient's own rounding noise: two losses of ~1e-5 noise each
+        // over 2·eps is ~3e-3 absolute, which a head with a small gradient (|fd| ~ 1.5) exceeds
+        // at 1e-3 relative alone (measured: 1.86e-3 after a change of GELU kernel, issue 14).
+        const noise = (2 * 1e-5) / (2 * eps);
+        assert.ok(Math.abs(g.signed[i]! - fd) <= 1e-3 * Math.abs(fd) + noise, `head ${i}: tfjs ${g.signed[i]} vs finite difference ${fd} (relative ${rel.toExponential(2)}) on tfjs ${runtime.label}`);
       }
       // The per-example and per-token sums bound the signed one.
       for (let i = 0; i < total; i++) assert.ok(g.absPerToken[i]! >= g.absPerExample[i]! - 1e-9 && g.absPerExample[i]! >= Math.abs(g.signed[i]!) - 1e-9);
