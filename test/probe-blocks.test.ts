@@ -100,7 +100,7 @@ function structuralBatch(kind: 'distance' | 'depth') {
   const words = 5;
   const len = 3;
   const x = randomData(words * H, 11) as Float64Array;
-  const rows = i64([0, 1, 2, 3, 4, words]);
+  const rows = i64([0, 1, 2, 3, 4, 0]); // padding reads row 0 (masked)
   const dist = [0, 1, 2, 1, 0, 1, 2, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0];
   const dmask = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0];
   const data: Record<string, { feed: Feed; shape: (number | string)[]; type?: 'float' | 'int64' }> = {

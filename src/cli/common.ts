@@ -79,7 +79,7 @@ export function addProbeRunOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--control <kind>', 'also probe the random-init control model of the same shape (labelled random-init)').choices(['random']))
     .option('--limit <n>', 'use only the first N usable sentences of each split (for quick runs and tests)', positiveInt('--limit'))
-    .option('--jobs <n>', 'units (layers, heads, …) trained at once; default: cores / probes per unit, one onnxruntime thread per probe', positiveInt('--jobs'))
+    .option('--jobs <n>', 'units (layers, heads, …) trained at once, all their probes together, the cores shared; default: a probe per core (each in its own worker thread, one onnxruntime thread each), the next unit starting as a core frees', positiveInt('--jobs'))
     .option('--seeds <k>', 'train every probe K times (seeds --seed, --seed+1, …) and report each metric as mean with its standard deviation beside it', positiveInt('--seeds'), 1)
     .option('--activations <split=path...>', 'use activations computed elsewhere instead of running the model: train=PATH dev=PATH test=PATH, each a bert-probe extract store (repeat a split for --shard stores) or a structural-probes .hdf5 file; features of the whole split are read for the sentences the probe keeps')
     .option('--activations-first-layer <n>', "our layer index of an .hdf5 file's first row: structural-probes' BERT files (convert_raw_to_bert.py) hold layers 1..L without the embeddings, so pass 1 (default 0)", nonNegativeInt('--activations-first-layer'));

@@ -121,9 +121,10 @@ export function sigmoidBce(g: Graph, logits: Value, targets: Value): Value {
 
 /**
  * Inputs of the structural losses for one batch (as structural-train.ts structuralFeeds builds
- * them): x [words, H] unpadded; rows int64 [b·len] each padded position's row in x, `words` (the
- * appended zero row) for padding; target and mask [b, len, len] (distance) or [b, len] (depth);
- * norm [b]: length² (distance) or length (depth); eye [len, len] the identity (distance only).
+ * them): x [words, H] unpadded; rows int64 [b·len] each padded position's row in x (padding reads
+ * row 0: the mask zeroes every pair or word it enters, so its value and gradient are nothing);
+ * target and mask [b, len, len] (distance) or [b, len] (depth); norm [b]: length² (distance) or
+ * length (depth); eye [len, len] the identity (distance only).
  */
 export interface StructuralInputs {
   x: Value;
@@ -134,12 +135,11 @@ export interface StructuralInputs {
   eye?: Value;
 }
 
-/** Per-word rows v [words, k] gathered into the padded batch [b, len, k] (padding reads a zero row). */
+/** Per-word rows v [words, k] gathered into the padded batch [b, len, k] (padding positions are masked). */
 function padWords(g: Graph, v: Value, inp: StructuralInputs): Value {
   const k = Number(v.shape[1]);
-  const padded = g.concat([v, g.constant(new Float64Array(k), [1, k])], 0);
   const [b, len] = inp.target.shape;
-  return g.reshape(g.gather(padded, inp.rows), [b!, len!, k]);
+  return g.reshape(g.gather(v, inp.rows), [b!, len!, k]);
 }
 
 /** T = the projections X·B (unpadded) gathered into a padded [b, len, rank] view. */

@@ -75,7 +75,7 @@ export interface RunnerOptions {
   limit?: number;
   /** Also probe the random-init control of the same shape. */
   control?: 'random';
-  /** Units trained at once (default: cores / the family's probes per unit). */
+  /** Units trained at once, all their probes together (default: a probe per core, src/probes/runner.ts parallelism). */
   jobs?: number;
   /** Features computed elsewhere (a store folder, several shard folders, or a .hdf5 file), per split. */
   activations?: string[];

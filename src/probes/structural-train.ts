@@ -59,14 +59,14 @@ export async function disposeCompiledStructural(): Promise<void> {
 
 /**
  * One batch's feeds: x [words, hidden] unpadded (as read), `rows` each padded position's row in
- * x (`words` = the zero row for padding), target/mask [b, len, len] or [b, len], norm [b], and
+ * x (0 for padding, masked), target/mask [b, len, len] or [b, len], norm [b], and
  * for the distance probe eye [len, len] (the identity).
  */
 export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array, kind: StructuralKind, hidden: number): Batch {
   const b = sentences.length;
   const len = Math.max(...sentences.map((s) => s.words.length));
   const words = x.length / hidden;
-  const rows = new BigInt64Array(b * len).fill(BigInt(words));
+  const rows = new BigInt64Array(b * len); // padding reads row 0; the mask zeroes it
   const per = kind === 'distance' ? len * len : len;
   const target = new Float32Array(b * per);
   const mask = new Float32Array(b * per);
