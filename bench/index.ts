@@ -6,6 +6,7 @@ import { benchEngines } from './engines.js';
 import { benchExtract } from './extract.js';
 import { benchExtractVsTorch } from './extract-vs-torch.js';
 import { benchPrecision } from './precision.js';
+import { benchOnnxGraphs } from './onnx-graphs.js';
 import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
@@ -24,6 +25,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['extract', benchExtract],
   ['extract-vs-torch', benchExtractVsTorch],
   ['precision', benchPrecision],
+  ['onnx-graphs', benchOnnxGraphs],
   ['structural', benchStructural],
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
