@@ -11,6 +11,7 @@ import { benchStructural } from './structural.js';
 import { benchStructuralConcurrency } from './structural-concurrency.js';
 import { benchStructuralMemory } from './structural-memory.js';
 import { benchMainJob } from './main-job.js';
+import { benchParity } from './parity.js';
 import { benchCorpus } from './corpus.js';
 import { benchAblate } from './ablate.js';
 import { benchTrainer } from './trainer.js';
@@ -30,6 +31,7 @@ const BENCHES: [string, () => Promise<unknown>][] = [
   ['structural-concurrency', benchStructuralConcurrency],
   ['structural-memory', benchStructuralMemory],
   ['main-job', benchMainJob],
+  ['parity', benchParity],
   ['corpus', benchCorpus],
   ['ablate', benchAblate],
   ['trainer', benchTrainer],
