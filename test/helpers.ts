@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -18,8 +18,17 @@ export const sharedDir = resolve(process.env.BERT_PROBE_SHARED ?? join(repoRoot,
 export const fixturesDir = join(sharedDir, 'fixtures');
 export const dataMirror = join(sharedDir, 'data');
 
+/** Folders tempDir made in this test process, removed when it exits (BERT_PROBE_KEEP_TEST_TMP=1 keeps them to look at). */
+const madeDirs: string[] = [];
+process.on('exit', () => {
+  if (process.env.BERT_PROBE_KEEP_TEST_TMP === '1') return;
+  for (const d of madeDirs) rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'bert-probe-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /**
