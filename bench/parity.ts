@@ -10,6 +10,7 @@
  *
  *   BENCH_PARITY_RUN=DIR       a finished `bert-probe structural --data ptb` run to compare with
  *   BENCH_PARITY_LAYERS=0,6,12 layers (of those the run has)
+ *   BENCH_PARITY_PEER_SEED=N   the PyTorch side's seed (default: the run's --seed); another seed shows their own spread
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -85,7 +86,7 @@ export async function benchParity(): Promise<void> {
         return [k, { store: source.dirs[0], sentences: kept.map((s) => ({ heads: s.heads, xpos: s.xpos ?? null, upos: s.upos ?? null })) }];
       }),
     );
-    const spec = { layers, splits, rank: manifest.probe.rank, seed: manifest.seeds.probe, max_epochs: manifest.probe.maxEpochs, batch_size: 20, threads: 1 };
+    const spec = { layers, splits, rank: manifest.probe.rank, seed: Number(process.env.BENCH_PARITY_PEER_SEED ?? manifest.seeds.probe), max_epochs: manifest.probe.maxEpochs, batch_size: 20, threads: 1 };
     // distance and depth in two processes, a core each
     const t0 = performance.now();
     const peer = (await Promise.all([runPeer({ ...spec, kinds: ['distance'] }, tmp, 'distance'), runPeer({ ...spec, kinds: ['depth'] }, tmp, 'depth')])).flat();
