@@ -5,16 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 import { ADAM_WASM_BASE64 } from '../src/probes/adam-wasm.js';
 import { Float32Adam } from '../src/probes/trainer.js';
 import { mulberry32 } from '../src/util/random.js';
+import { repoRoot } from './helpers.js';
 
 test('adam-wasm.ts holds adam.wat compiled (npm run build:wasm)', async () => {
   const wabt = await wabtInit();
-  const wat = readFileSync(fileURLToPath(new URL('../../src/probes/adam.wat', import.meta.url)), 'utf8');
+  const wat = readFileSync(join(repoRoot, 'src', 'probes', 'adam.wat'), 'utf8');
   const mod = wabt.parseWat('adam.wat', wat, { simd: true });
   const bytes = Buffer.from(mod.toBinary({}).buffer);
   mod.destroy();
