@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compileProbe, initParams, type ProbeDefinition } from '../src/probes/probe-model.js';
-import { Float32Adam, clipGradNorm, trainProbe, type Batch } from '../src/probes/trainer.js';
+import { Float32Adam, clipGradNorm, trainProbe, workerAvailable, type Batch } from '../src/probes/trainer.js';
 
 test('Float32Adam: the first bias-corrected step moves each weight by lr against the gradient sign; later steps as torch', () => {
   const x = Float32Array.from([0, 5]);
@@ -153,3 +153,42 @@ test('validateEvery, select (higher is better) and dropout masks drawn from the 
 
 // The structural probe on trainProbe against the pre-issue-9 trainer's dev-loss trajectory:
 // test/structural-runner.test.ts (fixture test/fixtures/structural-trajectory.json, recorded from that trainer).
+
+test('steps in a worker thread (transferred batches, queued two ahead) train exactly as steps in this thread', async (t) => {
+  if (!workerAvailable) {
+    t.skip('run from TypeScript sources: trainProbe steps in this thread only');
+    return;
+  }
+  const def: ProbeDefinition = {
+    name: 'lin',
+    params: [{ name: 'w', shape: [4, 1], init: { uniform: [-0.5, 0.5] } }],
+    inputs: [{ name: 'x', shape: ['n', 4] }, { name: 'y', shape: ['n', 1] }],
+    build(g, p, i) {
+      const d = g.sub(g.matmul(i.x!, p.w!), i.y!);
+      return { loss: g.reduceMean(g.mul(d, d), [0, 1]), outputs: {} };
+    },
+  };
+  const probe = await compileProbe(def);
+  // y = x·[1, −2, 0.5, 3]: learnable, so the dev loss falls.
+  const data = Array.from({ length: 12 }, (_, k) => {
+    const x = Float32Array.from({ length: 12 }, (_, j) => Math.sin(k * 12 + j));
+    return { x, y: Float32Array.from({ length: 3 }, (_, r) => x[r * 4]! - 2 * x[r * 4 + 1]! + 0.5 * x[r * 4 + 2]! + 3 * x[r * 4 + 3]!) };
+  });
+  const run = async (worker: boolean) => {
+    const params = initParams(def, 3);
+    const seen: number[] = [];
+    const r = await trainProbe({
+      probe, params, worker, learningRate: 0.05, maxEpochs: 6, patience: 10,
+      // fresh arrays each epoch, so the worker may take them
+      train: () => batches(data.map((d) => ({ feeds: { x: { data: d.x.slice(), dims: [3, 4] }, y: { data: d.y.slice(), dims: [3, 1] } }, count: 3, transfer: true }))),
+      dev: () => batches(data.slice(0, 2).map((d) => ({ feeds: { x: { data: d.x, dims: [3, 4] }, y: { data: d.y, dims: [3, 1] } }, count: 3 }))),
+      onEpoch: () => seen.push(params[0]![0]!),
+    });
+    return { params: [...params[0]!], history: r.history.map((h) => [h.trainLoss, h.devLoss, h.learningRate]), seen };
+  };
+  const local = await run(false);
+  const inWorker = await run(true);
+  assert.deepEqual(inWorker, local);
+  assert.ok(local.history[5]![1]! < local.history[0]![1]!, 'it learns');
+  await probe.dispose();
+});

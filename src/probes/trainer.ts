@@ -72,7 +72,8 @@ export interface TrainOptions {
   /** Seeds the dropout masks. */
   seed?: number;
   /**
-   * Run the steps in a worker thread (default: yes, where the compiled worker exists).
+   * Run the steps in a worker thread (default: yes, where the compiled worker exists, i.e. not
+   * when run from TypeScript sources).
    * onnxruntime-node runs a session on the thread that calls it, so probes trained at once
    * from one thread take turns on one core; each in its own worker they use a core each.
    */
@@ -292,8 +293,11 @@ export type StepperRequest = { id: number } & ({ op: 'step'; feeds: Record<strin
 export type StepperAnswer = { id: number; loss?: number; values?: Float32Array[]; error?: string };
 export type StepperReply = { type: 'ready' } | { type: 'error'; message: string } | StepperAnswer;
 
+// Compiled code only: run from TypeScript sources (tsx, as Stryker does) a worker thread would not
+// have the loader, so the steps run in this thread there.
 const WORKER_URL = ((): URL | null => {
-  const url = new URL(`./train-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  if (!import.meta.url.endsWith('.js')) return null;
+  const url = new URL('./train-worker.js', import.meta.url);
   return existsSync(fileURLToPath(url)) ? url : null;
 })();
 
