@@ -5,7 +5,6 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
@@ -14,7 +13,8 @@ import type { Ui } from '../util/ui.js';
 import { noMlmHead, onesHeadMask, resolveFilter, validateBatch } from './forward-batch.js';
 import { GRAPH_VERSION, ONNX_OPSET, buildEncoderGraph, buildMlmGraph } from './onnx-graph.js';
 import type { KeepHeads } from './prune-heads.js';
-import type { WorkerFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
+import { WorkerClient } from '../util/worker-client.js';
+import type { WorkerFeed, WorkerRequest } from './onnx-worker.js';
 import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, LoadedModel, OutputFilter, Precision } from './types.js';
 
 /**
@@ -91,63 +91,21 @@ class LocalRunner implements Runner {
   }
 }
 
-/** The session on a worker thread; the worker holds the process open only while a run is pending. */
+/** The session on a worker thread (src/model/onnx-worker.ts). */
 class WorkerRunner implements Runner {
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (o: Outputs) => void; reject: (e: Error) => void }>();
-  private failure: Error | null = null;
+  private constructor(private readonly client: WorkerClient<{ outputs: Outputs }>) {}
 
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (m: WorkerReply) => {
-      if (!('id' in m)) return;
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if ('error' in m) p.reject(new Error(m.error));
-      else p.resolve(m.outputs);
-    });
-    const fail = (err: Error) => {
-      this.failure = err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the onnxruntime worker thread exited (code ${code})`)));
+  static async start(source: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<WorkerRunner> {
+    return new WorkerRunner(await WorkerClient.start<{ outputs: Outputs }>(WORKER_URL!, { source, options }, 'onnxruntime'));
   }
 
-  static start(source: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<WorkerRunner> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL!, { workerData: { source, options } });
-      const onError = (err: Error) => reject(err);
-      worker.once('error', onError);
-      worker.once('message', (m: WorkerReply) => {
-        worker.off('error', onError);
-        if ('type' in m && m.type === 'ready') {
-          worker.unref();
-          resolve(new WorkerRunner(worker));
-        } else {
-          void worker.terminate();
-          reject(new Error('type' in m && m.type === 'error' ? m.message : 'unexpected first message from the onnxruntime worker'));
-        }
-      });
-    });
+  async run(feeds: Record<string, WorkerFeed>, fetches: string[]): Promise<Outputs> {
+    const request: Omit<WorkerRequest, 'id'> = { feeds, fetches };
+    return (await this.client.call(request, Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer))).outputs;
   }
 
-  run(feeds: Record<string, WorkerFeed>, fetches: string[]): Promise<Outputs> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    const transfer = Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer);
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.ref();
-      this.worker.postMessage({ id, feeds, fetches } satisfies WorkerRequest, transfer);
-    });
-  }
-
-  async release(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    await this.worker.terminate();
+  release(): Promise<void> {
+    return this.client.terminate();
   }
 }
 

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
+import type { WorkerAnswer, WorkerHello } from '../util/worker-client.js';
 
 /**
  * The onnx engine's session, on a worker thread (issue 14). onnxruntime-node's `run` is
@@ -24,11 +25,8 @@ export interface WorkerRequest {
   fetches: string[];
 }
 
-export type WorkerReply =
-  | { type: 'ready' }
-  | { type: 'error'; message: string }
-  | { id: number; outputs: Record<string, { data: Float32Array; dims: number[] }> }
-  | { id: number; error: string };
+/** Its hello, then an answer per request (src/util/worker-client.ts reads them). */
+export type WorkerReply = WorkerHello | WorkerAnswer<{ outputs: Record<string, { data: Float32Array; dims: number[] }> }>;
 
 async function main(): Promise<void> {
   const port = parentPort!;

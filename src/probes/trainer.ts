@@ -13,8 +13,8 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { mulberry32 } from '../util/random.js';
+import { WorkerClient, type WorkerAnswer, type WorkerHello } from '../util/worker-client.js';
 import { ADAM_WASM_BASE64 } from './adam-wasm.js';
 import { maskDims, type CompiledProbe, type CompileOptions, type Feed, type ProbeGraphs, type ProbeSessions } from './probe-model.js';
 
@@ -289,12 +289,11 @@ export interface StepperInit {
   params: Float32Array[];
   stepper: StepperOptions;
 }
-export type StepperRequest = { id: number } & ({ op: 'step'; feeds: Record<string, Feed>; learningRate: number } | { op: 'loss'; feeds: Record<string, Feed> } | { op: 'values' });
-export type StepperAnswer = { id: number; loss?: number; values?: Float32Array[]; error?: string };
-export type StepperReply = { type: 'ready' } | { type: 'error'; message: string } | StepperAnswer;
+type StepperRequestBody = { op: 'step'; feeds: Record<string, Feed>; learningRate: number } | { op: 'loss'; feeds: Record<string, Feed> } | { op: 'values' };
+export type StepperRequest = { id: number } & StepperRequestBody;
+/** What train-worker.ts posts: its hello, then an answer per request. */
+export type StepperReply = WorkerHello | WorkerAnswer<{ loss?: number; values?: Float32Array[] }>;
 
-// Compiled code only: run from TypeScript sources (tsx, as Stryker does) a worker thread would not
-// have the loader, so the steps run in this thread there.
 const WORKER_URL = ((): URL | null => {
   if (!import.meta.url.endsWith('.js')) return null;
   const url = new URL('./train-worker.js', import.meta.url);
@@ -317,51 +316,17 @@ function wholeBuffers(feeds: Record<string, Feed>): ArrayBuffer[] {
 /** A LocalStepper in a worker thread (src/probes/train-worker.ts), the parameters copied in. */
 export class WorkerStepper implements ParamStepper {
   readonly depth = 2;
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (r: StepperAnswer) => void; reject: (e: Error) => void }>();
-  private failure: Error | null = null;
 
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (m: StepperReply) => {
-      if (!('id' in m)) return;
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.error !== undefined) p?.reject(new Error(m.error));
-      else p?.resolve(m);
-    });
-    const fail = (err: Error) => {
-      this.failure = err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`probe training worker exited (code ${code})`)));
-  }
+  private constructor(private readonly client: WorkerClient<{ loss?: number; values?: Float32Array[] }>) {}
 
-  static start(probe: CompiledProbe, params: Float32Array[], opts: StepperOptions): Promise<WorkerStepper> {
+  static async start(probe: CompiledProbe, params: Float32Array[], opts: StepperOptions): Promise<WorkerStepper> {
     if (!WORKER_URL) throw new Error('the probe training worker (train-worker.js) is missing: build with `npm run build`');
     const init: StepperInit = { graphs: probe.graphs, options: probe.options, params, stepper: opts };
-    const worker = new Worker(WORKER_URL, { workerData: init });
-    return new Promise((resolve, reject) => {
-      worker.once('error', reject);
-      worker.once('message', (m: StepperReply) => {
-        worker.off('error', reject);
-        if ('type' in m && m.type === 'ready') resolve(new WorkerStepper(worker));
-        else {
-          void worker.terminate();
-          reject(new Error(`probe training worker: ${'message' in m ? m.message : 'no ready message'}`));
-        }
-      });
-    });
+    return new WorkerStepper(await WorkerClient.start(WORKER_URL, init, 'probe training'));
   }
 
-  private call(req: { op: 'step'; feeds: Record<string, Feed>; learningRate: number } | { op: 'loss'; feeds: Record<string, Feed> } | { op: 'values' }, transfer = false): Promise<StepperAnswer> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, ...req } satisfies StepperRequest, transfer && 'feeds' in req ? wholeBuffers(req.feeds) : []);
-    });
+  private call(req: StepperRequestBody, transfer = false) {
+    return this.client.call(req, transfer && 'feeds' in req ? wholeBuffers(req.feeds) : []);
   }
 
   async step(feeds: Record<string, Feed>, learningRate: number, transfer?: boolean): Promise<number> {
@@ -376,9 +341,8 @@ export class WorkerStepper implements ParamStepper {
     return (await this.call({ op: 'values' })).values!;
   }
 
-  async dispose(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    await this.worker.terminate();
+  dispose(): Promise<void> {
+    return this.client.terminate();
   }
 }
 
