@@ -143,7 +143,7 @@ function padWords(g: Graph, v: Value, inp: StructuralInputs): Value {
 }
 
 /** T = the projections X·B (unpadded) gathered into a padded [b, len, rank] view. */
-export function structuralProjections(g: Graph, proj: Value, inp: StructuralInputs): Value {
+function structuralProjections(g: Graph, proj: Value, inp: StructuralInputs): Value {
   return padWords(g, g.matmul(inp.x, proj), inp);
 }
 

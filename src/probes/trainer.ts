@@ -347,10 +347,6 @@ export class WorkerStepper implements ParamStepper {
 }
 
 /** Mean batch loss over the dev batches, weighted by each batch's item count (eval graph). */
-export async function meanProbeLoss(probe: Pick<ProbeSessions, 'loss'>, params: Float32Array[], batches: AsyncIterable<Batch>): Promise<number> {
-  return meanStepperLoss({ loss: (feeds) => probe.loss(params, feeds) }, batches);
-}
-
 async function meanStepperLoss(stepper: Pick<ParamStepper, 'loss'>, batches: AsyncIterable<Batch>): Promise<number> {
   let sum = 0;
   let count = 0;
