@@ -49,3 +49,22 @@ test('Float32Adam (SIMD loop) follows torch Adam in float64 to float32 precision
     });
   }
 });
+
+test('Float32Adam with ownParams keeps the parameters in its own memory: the same steps, the given arrays untouched', () => {
+  const rand = mulberry32(11);
+  const sizes = [768, 5];
+  const init = sizes.map((n) => Float32Array.from({ length: n }, () => rand() * 2 - 1));
+  const given = init.map((p) => p.slice());
+  const shared = init.map((p) => p.slice());
+  const owning = new Float32Adam(given, 0.01, 0.9, 0.999, 1e-8, false, true);
+  const plain = new Float32Adam(shared, 0.01);
+  assert.notEqual(owning.params[0], given[0], 'SIMD Adam hands out views into its memory');
+  assert.equal(plain.params[0], shared[0], 'without ownParams it updates the arrays given');
+  for (let t = 0; t < 50; t++) {
+    const grads = sizes.map((n) => Float32Array.from({ length: n }, () => rand() - 0.5));
+    owning.step(grads);
+    plain.step(grads);
+  }
+  owning.params.forEach((p, k) => assert.deepEqual(p, shared[k]));
+  given.forEach((p, k) => assert.deepEqual(p, init[k]));
+});

@@ -437,12 +437,15 @@ export class ActivationStore implements ActivationSource {
     const H = this.hiddenSize;
     let words = 0;
     for (const s of sentences) words += this.wordCounts[this.locate(s).global]!;
-    const out = new Float32Array(words * H);
     if (this.wordLayers.includes(layer)) {
+      // Every row is read into `out`, so it skips the zero fill (a trainer reads a layer each epoch).
+      const bytes = Buffer.allocUnsafeSlow(words * H * 4);
+      const out = new Float32Array(bytes.buffer, bytes.byteOffset, words * H);
       this.readRows(sentences, 'vectors', H, out, (part, local, k) => ({ file: join(part.dir, layerName(layer), shardFile(k)), from: part.index.sentenceMap[local]![1], count: part.index.wordCounts[local]! }));
       return out;
     }
     if (this.pieceLayers.includes(layer)) {
+      const out = new Float32Array(words * H);
       // Pieces pooled on read with the store's pooling: the same poolWords the word-level path uses.
       const { vectors, pieceCounts, wordSpans } = await this.readPieces(layer, sentences);
       let p = 0;

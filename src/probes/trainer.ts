@@ -97,6 +97,11 @@ export interface TrainResult {
  *   p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)
  */
 export class Float32Adam {
+  /**
+   * The arrays each step updates in place: those given, or with `ownParams` (where the SIMD loop
+   * runs) views into its WebAssembly memory holding them, so a step copies only the gradient in.
+   */
+  readonly params: Float32Array[];
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
   /** amsgrad: the running maximum of v (torch's max_exp_avg_sq). */
@@ -105,14 +110,16 @@ export class Float32Adam {
   private readonly simd: SimdAdam | null;
   private t = 0;
   constructor(
-    private readonly params: Float32Array[],
+    params: Float32Array[],
     public learningRate = 0.001,
     private readonly beta1 = 0.9,
     private readonly beta2 = 0.999,
     private readonly eps = 1e-8,
     amsgrad = false,
+    ownParams = false,
   ) {
     this.simd = amsgrad ? null : SimdAdam.create(params.map((p) => p.length));
+    this.params = this.simd && ownParams ? this.simd.adopt(params) : params;
     this.m = this.simd ? [] : params.map((p) => new Float32Array(p.length));
     this.v = this.simd ? [] : params.map((p) => new Float32Array(p.length));
     this.vMax = amsgrad ? params.map((p) => new Float32Array(p.length)) : null;
@@ -176,12 +183,22 @@ class SimdAdam {
     return new SimdAdam(new Float32Array(memory.buffer), instance.exports.adam as SimdAdam['run'], regions);
   }
 
+  /** The parameters copied into their p regions; the views that now hold them. */
+  adopt(params: Float32Array[]): Float32Array[] {
+    return params.map((p, k) => {
+      const view = this.f32.subarray(this.regions[k]!.at, this.regions[k]!.at + p.length);
+      view.set(p);
+      return view;
+    });
+  }
+
   update(k: number, p: Float32Array, g: Float32Array, b1: number, b2: number, stepSize: number, invBc2Sqrt: number, eps: number): void {
     const { at, padded } = this.regions[k]!;
-    this.f32.set(p, at);
+    const own = p.buffer === this.f32.buffer && p.byteOffset === at * 4;
+    if (!own) this.f32.set(p, at);
     this.f32.set(g, at + padded);
     this.run(at * 4, (at + padded) * 4, (at + 2 * padded) * 4, (at + 3 * padded) * 4, padded * 4, b1, b2, 1 - b1, 1 - b2, stepSize, invBc2Sqrt, eps);
-    p.set(this.f32.subarray(at, at + p.length));
+    if (!own) p.set(this.f32.subarray(at, at + p.length));
   }
 }
 
@@ -257,14 +274,16 @@ export class LocalStepper implements ParamStepper {
   private readonly adam: Float32Adam;
   constructor(
     private readonly probe: ProbeSessions,
-    private readonly params: Float32Array[],
+    params: Float32Array[],
     private readonly opts: StepperOptions,
   ) {
-    this.adam = new Float32Adam(params, 0.001, 0.9, 0.999, 1e-8, opts.amsgrad);
+    // The optimiser keeps the live parameters (in its SIMD memory where it can); values() hands
+    // them out, and trainProbe copies them into the caller's arrays at each validation.
+    this.adam = new Float32Adam(params, 0.001, 0.9, 0.999, 1e-8, opts.amsgrad, true);
   }
 
   async step(feeds: Record<string, Feed>, learningRate: number): Promise<number> {
-    const { loss, grads } = await this.probe.lossAndGrad(this.params, feeds);
+    const { loss, grads } = await this.probe.lossAndGrad(this.adam.params, feeds);
     if (this.opts.gradClipNorm !== undefined) clipGradNorm(grads, this.opts.gradClipNorm);
     this.adam.learningRate = learningRate;
     this.adam.step(grads);
@@ -272,11 +291,11 @@ export class LocalStepper implements ParamStepper {
   }
 
   loss(feeds: Record<string, Feed>): Promise<number> {
-    return this.probe.loss(this.params, feeds);
+    return this.probe.loss(this.adam.params, feeds);
   }
 
   async values(): Promise<Float32Array[]> {
-    return this.params;
+    return this.adam.params;
   }
 
   async dispose(): Promise<void> {}
