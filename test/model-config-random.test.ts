@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERT_BASE_UNCASED_CONFIG, parameterCount, parseConfig, readConfigFile } from '../src/model/config.js';
 import { loadModel } from '../src/model/load.js';
-import { lazyRandomWeights, randomWeights } from '../src/model/random.js';
+import { lazyRandomWeights, randomWeights, releaseDrawnWeights } from '../src/model/random.js';
 import { canonicalWeights } from '../src/model/weight-names.js';
 import { InputError } from '../src/util/errors.js';
 import { Ui } from '../src/util/ui.js';
@@ -73,6 +73,25 @@ test('lazy random weights: drawn on first read, the same values as randomWeights
   assert.deepEqual(lazyRandomWeights(c, 7).get('encoder.layer.0.attention.self.query.weight')!.data, eager.get('encoder.layer.0.attention.self.query.weight')!.data);
   assert.equal([...lazyRandomWeights(c, 7).entries()].length, eager.size);
   assert.equal(new Map(lazyRandomWeights(c, 7)).size, eager.size);
+});
+
+test('lazy random weights let go once released and are drawn again to the same values; a changed or eager map is kept', () => {
+  const c = tinyConfig();
+  const eager = randomWeights(c, 7);
+  const lazy = lazyRandomWeights(c, 7);
+  const first = lazy.get('encoder.layer.0.output.dense.weight')!;
+  assert.equal(releaseDrawnWeights(lazy), true);
+  // Released: the map's own storage is empty again, until the next read draws everything anew.
+  assert.equal(Map.prototype.get.call(lazy, 'embeddings.LayerNorm.weight'), undefined);
+  const again = lazy.get('encoder.layer.0.output.dense.weight')!;
+  assert.notEqual(again, first, 'a fresh draw, not the released arrays');
+  for (const [n, t] of lazy) assert.deepEqual(t.data, eager.get(n)!.data, n);
+  assert.equal(releaseDrawnWeights(eager), false, 'loaded or eager weights cannot be drawn again');
+  assert.equal(eager.size, lazy.size);
+  const changed = lazyRandomWeights(c, 7);
+  changed.set('embeddings.LayerNorm.bias', { data: new Float32Array(c.hiddenSize).fill(3), shape: [c.hiddenSize] });
+  assert.equal(releaseDrawnWeights(changed), false);
+  assert.equal(changed.get('embeddings.LayerNorm.bias')!.data[0], 3, 'a changed map keeps its change');
 });
 
 test('random:CONFIG loads a labelled random-init control of that shape', async () => {

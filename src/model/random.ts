@@ -92,11 +92,30 @@ export function lazyRandomWeights(config: BertConfig, seed: number): WeightMap {
   return new LazyWeightMap(() => randomWeights(config, seed));
 }
 
+/**
+ * Let go of lazily drawn random weights (lazyRandomWeights) once what needed them holds its own
+ * copy (the onnx engine, after its graph is built: the session has the weights), so a run does
+ * not keep bert-base's 440 MB twice. A later read draws them again, to the same values. Returns
+ * false, keeping them, for any other map, and for a lazy map something has changed (set/delete).
+ */
+export function releaseDrawnWeights(weights: WeightMap): boolean {
+  return weights instanceof LazyWeightMap && weights.release();
+}
+
 class LazyWeightMap extends Map<string, ArrayTensor> {
   private drawn: WeightMap | null = null;
+  /** A set or delete happened: the map is no longer what `draw` gives, so it is never released. */
+  private changed = false;
 
   constructor(private readonly draw: () => WeightMap) {
     super();
+  }
+
+  release(): boolean {
+    if (this.changed) return false;
+    this.drawn = null;
+    super.clear();
+    return true;
   }
 
   private all(): WeightMap {
@@ -117,10 +136,12 @@ class LazyWeightMap extends Map<string, ArrayTensor> {
   }
   override set(key: string, value: ArrayTensor): this {
     this.all();
+    this.changed = true;
     return super.set(key, value);
   }
   override delete(key: string): boolean {
     this.all();
+    this.changed = true;
     return super.delete(key);
   }
   override get size(): number {
