@@ -12,8 +12,9 @@ import { poolWords, wordAttention, type Pooling } from './align.js';
 import { forwardSentences, type SentenceForward } from './forward.js';
 import {
   ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, lockStore, openStore, rawAttnName, readIndex, storeFolderEntries,
-  piecesName, shardDone, shardRange, STORE_FORMAT, STORE_VERSION, writeAttentionShard, writeLayerShard, writePieceShard, type StoreIdentity, type StoreIndex,
+  attentionShardFile, layerShardFile, pieceShardFile, piecesName, shardDone, shardRange, STORE_FORMAT, STORE_VERSION, type ShardFileSpec, type StoreIdentity, type StoreIndex,
 } from './store.js';
+import { writeSafetensorsAsync } from '../model/safetensors.js';
 import { defaultStride } from './windows.js';
 import { canonicalModelId } from '../model/load.js';
 
@@ -57,7 +58,11 @@ export interface ExtractReport {
   seconds: number;
   /** Of `seconds`, the time spent in the engine's forward passes (the rest: tokenizing, pooling, writing). */
   forwardSeconds: number;
-  /** Time breakdown of the rest: tokenizing, copying/pooling pieces to words, writing store files (wall seconds on this thread). */
+  /**
+   * Time breakdown of the rest: tokenizing, copying/pooling pieces to words (wall seconds on this
+   * thread), writing store files (wall seconds from a shard's first write to its last rename; off
+   * this thread, overlapped with the next shard's forward passes).
+   */
   tokenizeSeconds: number;
   poolSeconds: number;
   writeSeconds: number;
@@ -261,6 +266,20 @@ async function extractLocked(
   let computed = 0;
   let shardsWritten = 0;
   let shardsReused = 0;
+  // Shard k's files are written on the thread pool while shard k+1 runs through the model (the
+  // writes used to hold this thread, and with it the engine, ~1 s of every ~16). At most one
+  // shard waits on the disk: shard k+1's files start only once shard k's are renamed, so its
+  // vectors are all the extra memory this costs, and only while its writes last.
+  let writing: Promise<void> | null = null;
+  const writeShard = async (k: number, files: ShardFileSpec[], sentences: number): Promise<void> => {
+    const tw = performance.now();
+    for (const f of files) await writeSafetensorsAsync(f.path, f.tensors, f.metadata);
+    writeSeconds += (performance.now() - tw) / 1000;
+    shardsWritten += files.length;
+    computed += sentences;
+    shardsDone++;
+    await faultPoint(`shard:${k}`);
+  };
   try {
     for (let k = 0; k < shards.length; k++) {
       const sh = shards[k]!;
@@ -322,21 +341,23 @@ async function extractLocked(
           bar.increment(0, { rate: secs > 0 ? Math.round(tokens / secs) : '-' });
         },
       });
-      const tw = performance.now();
-      for (const [l, m] of attnOut) writeAttentionShard(dir, index, attnName(l), k, m);
-      for (const [l, m] of rawOut) writeAttentionShard(dir, index, rawAttnName(l), k, m);
-      for (const [l, v] of vecs) writeLayerShard(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences));
+      const files: ShardFileSpec[] = [];
+      for (const [l, m] of attnOut) files.push(attentionShardFile(dir, index, attnName(l), k, m));
+      for (const [l, m] of rawOut) files.push(attentionShardFile(dir, index, rawAttnName(l), k, m));
+      for (const [l, v] of vecs) files.push(layerShardFile(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences)));
       if (pieceVecs.size > 0) {
         const flatSpans = Int32Array.from(spans.slice(s0, s0 + sh.sentences).flat(2));
-        for (const [l, v] of pieceVecs) writePieceShard(dir, index, l, k, v, shardPieces, flatSpans);
+        for (const [l, v] of pieceVecs) files.push(pieceShardFile(dir, index, l, k, v, shardPieces, flatSpans));
       }
-      writeSeconds += (performance.now() - tw) / 1000;
-      shardsWritten += vecs.size + pieceVecs.size + attnOut.size + rawOut.size;
-      computed += sh.sentences;
-      shardsDone++;
-      await faultPoint(`shard:${k}`);
+      if (writing) await writing;
+      writing = writeShard(k, files, sh.sentences);
+      // Failures surface at the next await of `writing` (next shard or the end), not as unhandled.
+      writing.catch(() => undefined);
     }
+    if (writing) await writing;
   } finally {
+    // On a failure elsewhere, the write in flight still ends before the store lock is released.
+    await writing?.catch(() => undefined);
     bar.stop();
     removeHook();
   }

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ArrayTensor, Precision } from '../model/types.js';
-import { DTYPE_BYTES, LITTLE_ENDIAN, readInto, readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader } from '../model/safetensors.js';
+import { DTYPE_BYTES, LITTLE_ENDIAN, readInto, readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader, type TensorToWrite } from '../model/safetensors.js';
 import { acquireLock, isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
@@ -283,12 +283,22 @@ export function shardDone(dir: string, name: string, k: number): boolean {
   }
 }
 
-export function writeLayerShard(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, wordCounts: number[]): void {
-  const meta = shardMeta(index, k);
-  writeSafetensors(join(dir, layerName(layer), shardFile(k)), {
-    vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
-    word_counts: { dtype: 'I32', shape: [wordCounts.length], data: Int32Array.from(wordCounts) },
-  }, { ...meta, name: layerName(layer) });
+/** One store file to write: where, its tensors and its metadata (written by writeShardFile or the pipeline's async writer). */
+export interface ShardFileSpec {
+  path: string;
+  tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>;
+  metadata: Record<string, string>;
+}
+
+export function layerShardFile(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, wordCounts: number[]): ShardFileSpec {
+  return {
+    path: join(dir, layerName(layer), shardFile(k)),
+    tensors: {
+      vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
+      word_counts: { dtype: 'I32', shape: [wordCounts.length], data: Int32Array.from(wordCounts) },
+    },
+    metadata: { ...shardMeta(index, k), name: layerName(layer) },
+  };
 }
 
 /**
@@ -296,20 +306,33 @@ export function writeLayerShard(dir: string, index: StoreIndex, layer: number, k
  * (every piece incl. [CLS]/[SEP], sentences in order), `piece_counts` I32 [sentences] and
  * `word_spans` I32 [Σ words, 2], each word's [start, end) relative to its sentence's [CLS].
  */
-export function writePieceShard(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, pieceCounts: number[], wordSpans: Int32Array): void {
-  writeSafetensors(join(dir, piecesName(layer), shardFile(k)), {
-    vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
-    piece_counts: { dtype: 'I32', shape: [pieceCounts.length], data: Int32Array.from(pieceCounts) },
-    word_spans: { dtype: 'I32', shape: [wordSpans.length / 2, 2], data: wordSpans },
-  }, { ...shardMeta(index, k), name: piecesName(layer) });
+export function pieceShardFile(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, pieceCounts: number[], wordSpans: Int32Array): ShardFileSpec {
+  return {
+    path: join(dir, piecesName(layer), shardFile(k)),
+    tensors: {
+      vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
+      piece_counts: { dtype: 'I32', shape: [pieceCounts.length], data: Int32Array.from(pieceCounts) },
+      word_spans: { dtype: 'I32', shape: [wordSpans.length / 2, 2], data: wordSpans },
+    },
+    metadata: { ...shardMeta(index, k), name: piecesName(layer) },
+  };
 }
 
-export function writeAttentionShard(dir: string, index: StoreIndex, name: string, k: number, perSentence: Map<number, { data: Float32Array; shape: number[] }>): void {
-  const tensors = new Map<string, { dtype: 'F32' | 'F16'; shape: number[]; data: Float32Array }>();
+export function attentionShardFile(dir: string, index: StoreIndex, name: string, k: number, perSentence: Map<number, { data: Float32Array; shape: number[] }>): ShardFileSpec {
+  const tensors = new Map<string, TensorToWrite>();
   for (const [s, t] of [...perSentence.entries()].sort((a, b) => a[0] - b[0])) {
     tensors.set(`sentence.${s}`, { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: t.shape, data: t.data });
   }
-  writeSafetensors(join(dir, name, shardFile(k)), tensors, { ...shardMeta(index, k), name });
+  return { path: join(dir, name, shardFile(k)), tensors, metadata: { ...shardMeta(index, k), name } };
+}
+
+/** Write one store file now (temporary name, then rename). */
+export function writeShardFile(f: ShardFileSpec): void {
+  writeSafetensors(f.path, f.tensors, f.metadata);
+}
+
+export function writeAttentionShard(dir: string, index: StoreIndex, name: string, k: number, perSentence: Map<number, { data: Float32Array; shape: number[] }>): void {
+  writeShardFile(attentionShardFile(dir, index, name, k, perSentence));
 }
 
 function shardMeta(index: StoreIndex, k: number): Record<string, string> {

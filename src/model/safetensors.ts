@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { InputError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
 
 /**
  * The safetensors format (https://huggingface.co/docs/safetensors, "Format"): an 8-byte
@@ -281,15 +281,23 @@ export function encodeSafetensors(tensors: Map<string, TensorToWrite> | Record<s
   for (const [name, t] of entries) {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== n) throw new Error(`tensor ${name}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
-    const buf = Buffer.alloc(n * BYTES[t.dtype]);
-    if (t.dtype === 'F32') {
+    let buf: Buffer;
+    if (t.dtype === 'F32' && t.data instanceof Float32Array && LITTLE_ENDIAN) {
+      // The caller's float32 bytes are the file's bytes: written from a view, not a copy (a
+      // store shard is 20 MB a layer), so `t.data` must not change until the write is done.
+      buf = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    } else if (t.dtype === 'F32') {
+      buf = Buffer.alloc(n * 4);
       const src = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-      Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(buf);
+      for (let i = 0; i < n; i++) buf.writeFloatLE(src[i]!, i * 4);
     } else if (t.dtype === 'F16') {
+      buf = Buffer.alloc(n * 2);
       for (let i = 0; i < n; i++) buf.writeUInt16LE(f32ToF16(t.data[i]!), i * 2);
     } else if (t.dtype === 'I32') {
+      buf = Buffer.alloc(n * 4);
       for (let i = 0; i < n; i++) buf.writeInt32LE(t.data[i]!, i * 4);
     } else {
+      buf = Buffer.alloc(n * 8);
       for (let i = 0; i < n; i++) buf.writeBigInt64LE(BigInt(t.data[i]!), i * 8);
     }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + buf.byteLength] };
@@ -307,4 +315,9 @@ export function encodeSafetensors(tensors: Map<string, TensorToWrite> | Record<s
 /** Write a safetensors file atomically (temporary name, then rename). */
 export function writeSafetensors(path: string, tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/** writeSafetensors off this thread (util/atomic.ts writeFileAtomicAsync); float32 data must not change until it settles. */
+export function writeSafetensorsAsync(path: string, tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
+  return writeFileAtomicAsync(path, encodeSafetensors(tensors, metadata));
 }

@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
 
@@ -41,6 +42,42 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   renameSync(tmp, path);
 }
 
+/**
+ * writeFileAtomic on libuv's thread pool: the same temporary name, fsync and rename, while this
+ * thread goes on (the extraction pipeline writes shard k while shard k+1 runs through the model).
+ * `data` must not change until the promise settles. A temporary file still being written when
+ * the process exits (an interrupt) is removed at exit, as held locks are.
+ */
+export async function writeFileAtomicAsync(path: string, data: readonly Uint8Array[]): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = tempPathFor(path);
+  inFlight.add(tmp);
+  installExitHook();
+  try {
+    let fh;
+    try {
+      fh = await open(tmp, 'w');
+    } catch (err) {
+      throw withBytesNeeded(err, data, path);
+    }
+    try {
+      for (const part of data) {
+        let off = 0;
+        while (off < part.byteLength) off += (await fh.write(part, off, part.byteLength - off)).bytesWritten;
+      }
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw withBytesNeeded(err, data, path);
+    }
+    await fh.close();
+    await rename(tmp, path);
+  } finally {
+    inFlight.delete(tmp);
+  }
+}
+
 /** Attach the size being written to a write error (util/fs-errors.ts says it on ENOSPC). */
 function withBytesNeeded(err: unknown, data: string | Uint8Array | readonly Uint8Array[], path: string): unknown {
   if (err && typeof err === 'object') {
@@ -74,7 +111,18 @@ export function processAlive(pid: number): boolean {
  * process.exit) so a stopped run never blocks the next one.
  */
 const heldLocks = new Set<string>();
-let lockExitHook = false;
+/** Temporary files of writeFileAtomicAsync calls not yet renamed, removed at exit. */
+const inFlight = new Set<string>();
+let exitHook = false;
+
+function installExitHook(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const l of heldLocks) rmSync(l, { force: true });
+    for (const t of inFlight) rmSync(t, { force: true });
+  });
+}
 
 /**
  * An exclusive-create lock file holding our pid, for one writer at a time (the Hub download
@@ -94,12 +142,7 @@ export async function acquireLock(lock: string, opts: { wait?: boolean; onWait?:
         closeSync(fd);
       }
       heldLocks.add(lock);
-      if (!lockExitHook) {
-        lockExitHook = true;
-        process.on('exit', () => {
-          for (const l of heldLocks) rmSync(l, { force: true });
-        });
-      }
+      installExitHook();
       return () => {
         heldLocks.delete(lock);
         rmSync(lock, { force: true });
