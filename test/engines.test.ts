@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
 import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TfjsEngine } from '../src/model/bert-tfjs.js';
 import { createEngine } from '../src/model/engine.js';
 import { OnnxEngine } from '../src/model/onnx-engine.js';
+import { buildEncoderGraph } from '../src/model/onnx-graph.js';
+import { loadModel } from '../src/model/load.js';
+import { randomWeights } from '../src/model/random.js';
 import { findNativeTf, selectTfjsBackend } from '../src/model/tfjs-backend.js';
 import type { Engine, ForwardBatch, LoadedModel } from '../src/model/types.js';
 import { InputError } from '../src/util/errors.js';
 import type { Ui } from '../src/util/ui.js';
 import { fixtureModel, maxDiffMasked, positions12, reference, type Reference } from './engine-fixtures.js';
 import { tempDir } from './helpers.js';
+import { TINY_CONFIG_JSON } from './model-craft.js';
 
 /**
  * Both engines against ../shared/fixtures (an independent float64 BertModel), to 1e-4 where
@@ -199,6 +203,26 @@ function otherBatch(vocab: number, maxLen: number): ForwardBatch {
   }
   return { batchSize: B, seqLen: T, inputIds, attentionMask, tokenTypeIds };
 }
+
+test('a random-init graph is built on a throwaway worker thread: the bytes built here, and no weights drawn on this thread', async () => {
+  const dir = tempDir('bert-probe-random-graph-');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...TINY_CONFIG_JSON, vocab_size: 30522 }));
+  const model = await loadModel(`random:${join(dir, 'config.json')}`, { seed: 11 });
+  const debug: string[] = [];
+  const ui = { warn: () => {}, debug: (m: string) => debug.push(m), spinner: () => ({ succeed() {}, fail() {}, update() {} }) } as unknown as Ui;
+  const engine = await OnnxEngine.create(model, { ui });
+  try {
+    assert.equal(engine.graphBuilt, true);
+    assert.ok(readFileSync(engine.graphPath).equals(buildEncoderGraph(model.config, randomWeights(model.config, 11))), 'same graph bytes');
+    // Compiled (dist/), the worker builds it; from TypeScript sources (tsx) workers have no loader and it is built here.
+    if (import.meta.url.endsWith('.js')) assert.doesNotMatch(debug.join('\n'), /no graph build on a worker thread/);
+    assert.equal(Map.prototype.get.call(model.weights, 'embeddings.LayerNorm.weight'), undefined, 'the weights are not held on this thread');
+    const out = await engine.forward({ batchSize: 1, seqLen: 3, inputIds: Int32Array.from([101, 2000, 102]), attentionMask: Int32Array.from([1, 1, 1]), tokenTypeIds: new Int32Array(3) }, { hiddenStates: [model.config.numHiddenLayers] });
+    assert.ok(out.hiddenStates[model.config.numHiddenLayers]!.data.every(Number.isFinite));
+  } finally {
+    await engine.dispose();
+  }
+});
 
 describe('engine robustness', () => {
   test('an unwritable cache folder costs the cache, not the run', async () => {

@@ -13,7 +13,8 @@ import type { Ui } from '../util/ui.js';
 import { noMlmHead, onesHeadMask, resolveFilter, validateBatch } from './forward-batch.js';
 import { GRAPH_VERSION, ONNX_OPSET, buildEncoderGraph, buildMlmGraph } from './onnx-graph.js';
 import type { KeepHeads } from './prune-heads.js';
-import { releaseDrawnWeights } from './random.js';
+import { randomRecipe, releaseDrawnWeights } from './random.js';
+import type { GraphBuildRequest } from './onnx-build-worker.js';
 import { WorkerClient } from '../util/worker-client.js';
 import type { WorkerFeed, WorkerRequest } from './onnx-worker.js';
 import type { ArrayTensor, BertConfig, Engine, ForwardBatch, ForwardOutput, LoadedModel, OutputFilter, Precision } from './types.js';
@@ -56,6 +57,12 @@ export interface OnnxEngineOptions {
  */
 const WORKER_URL = ((): URL | null => {
   const url = new URL(`./onnx-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : null;
+})();
+
+/** The throwaway graph-build worker (onnx-build-worker.ts), resolved as WORKER_URL is; null if absent. */
+const BUILD_WORKER_URL = ((): URL | null => {
+  const url = new URL(`./onnx-build-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
   return existsSync(fileURLToPath(url)) ? url : null;
 })();
 
@@ -196,7 +203,7 @@ export class OnnxEngine implements Engine {
     let r = this.runners.get(kind);
     if (!r) {
       const path = graphCachePath(this.model, kind === 'hidden' ? 'hidden' : 'encoder', this.precision);
-      r = openCached(path, thenRelease(this.model, () => buildEncoderGraph(this.model.config, this.model.weights, undefined, { precision: this.precision, attentionOutputs: kind === 'full' })), this.load, this.device, this.ui).then((o) => {
+      r = openCached(path, graphBuilder(this.model, { kind: 'encoder', precision: this.precision, attentionOutputs: kind === 'full' }), this.load, this.device, this.ui).then((o) => {
         this.ui?.debug(`onnx: ${o.built ? 'built' : 'reused'} ${kind} graph ${path}`);
         return o.session;
       });
@@ -245,7 +252,7 @@ export class OnnxEngine implements Engine {
       }
       return new LocalRunner(ort, await createSession(ort, source, sessionOptions));
     };
-    const buildFull = () => buildEncoderGraph(model.config, model.weights, undefined, { precision });
+    const buildFull = graphBuilder(model, { kind: 'encoder', precision, attentionOutputs: true });
     let first: { kind: GraphKind; runner: Runner };
     let built: boolean;
     if (opts.keepHeads) {
@@ -254,12 +261,12 @@ export class OnnxEngine implements Engine {
     } else if (HIDDEN_GRAPH[precision] && device === 'cpu') {
       // Hidden states are what most runs ask for: open that graph now, the full one (built and
       // cached here all the same) when a forward first asks for attention maps or a head mask.
-      built = cacheGraph(path, buildFull, opts.ui).built;
+      built = (await cacheGraph(path, buildFull, opts.ui)).built;
       const hiddenPath = graphCachePath(model, 'hidden', precision);
-      const hidden = await openCached(hiddenPath, thenRelease(model, () => buildEncoderGraph(model.config, model.weights, undefined, { precision, attentionOutputs: false })), load, device, opts.ui);
+      const hidden = await openCached(hiddenPath, graphBuilder(model, { kind: 'encoder', precision, attentionOutputs: false }), load, device, opts.ui);
       first = { kind: 'hidden', runner: hidden.session };
     } else {
-      const full = await openCached(path, thenRelease(model, buildFull), load, device, opts.ui);
+      const full = await openCached(path, buildFull, load, device, opts.ui);
       first = { kind: 'full', runner: full.session };
       built = full.built;
     }
@@ -325,7 +332,7 @@ export class OnnxEngine implements Engine {
   private mlm(): Promise<Ort.InferenceSession> {
     this.mlmSession ??= openCached(
       graphCachePath(this.model, 'mlm'),
-      thenRelease(this.model, () => buildMlmGraph(this.model.config, this.model.weights)),
+      graphBuilder(this.model, { kind: 'mlm' }),
       (source) => createSession(this.ort, source, this.sessionOptions),
       this.backend === 'onnxruntime-cuda' ? 'cuda' : 'cpu',
       this.ui,
@@ -340,16 +347,27 @@ export class OnnxEngine implements Engine {
 }
 
 /**
- * A graph build that lets go of the model's random-init weights once the graph bytes hold them
- * (random.ts releaseDrawnWeights: drawn again, identically, if something asks later), before
- * onnxruntime loads the graph: bert-base's 440 MB of weights are otherwise held beside the
- * session's own copy for the whole run (issue 9, peak memory).
+ * One graph of a model to build: its bytes on this thread, or, for random-init weights
+ * (random.ts randomRecipe), drawn, built and written to the cache by a throwaway worker
+ * (onnx-build-worker.ts), so that neither the weights nor the build's garbage (~1.2 GB for
+ * bert-base) sit in this process while onnxruntime loads the graph (issue 9, peak memory).
  */
-function thenRelease(model: LoadedModel, build: () => Uint8Array): () => Uint8Array {
-  return () => {
-    const bytes = build();
-    releaseDrawnWeights(model.weights);
-    return bytes;
+interface GraphBuilder {
+  bytes: () => Uint8Array;
+  inWorker?: Omit<GraphBuildRequest, 'path'>;
+}
+
+function graphBuilder(model: LoadedModel, graph: GraphBuildRequest['graph']): GraphBuilder {
+  const recipe = randomRecipe(model.weights);
+  return {
+    bytes: () => {
+      const bytes = graph.kind === 'mlm' ? buildMlmGraph(model.config, model.weights) : buildEncoderGraph(model.config, model.weights, undefined, { precision: graph.precision, attentionOutputs: graph.attentionOutputs });
+      // The graph holds the weights now: lazily drawn random ones are let go (drawn again,
+      // identically, if something asks), not kept beside the session's copy for the whole run.
+      releaseDrawnWeights(model.weights);
+      return bytes;
+    },
+    ...(recipe && BUILD_WORKER_URL ? { inWorker: { ...recipe, graph } } : {}),
   };
 }
 
@@ -364,7 +382,7 @@ function asArray(t: { data: Float32Array; dims: number[] }): ArrayTensor {
 /** Open the cached graph with `load`; build and cache it when absent (or unreadable: rebuilt once). */
 async function openCached<S>(
   path: string,
-  build: () => Uint8Array,
+  build: GraphBuilder,
   load: (source: string | Uint8Array) => Promise<S>,
   device: 'cpu' | 'cuda',
   ui?: Ui,
@@ -377,7 +395,7 @@ async function openCached<S>(
       ui?.warn(`cached ONNX graph ${path} could not be loaded (${(err as Error).message.split('\n')[0]}); rebuilding it`);
     }
   }
-  const { bytes } = cacheGraph(path, build, ui, true);
+  const { bytes } = await cacheGraph(path, build, ui, true);
   try {
     return { session: await load(bytes ?? path), built: true };
   } catch (err) {
@@ -391,12 +409,23 @@ async function openCached<S>(
  * whether it built, and the bytes when they could not be cached (a read-only or full cache
  * folder costs a rebuild next time, not this run).
  */
-function cacheGraph(path: string, build: () => Uint8Array, ui?: Ui, force = false): { built: boolean; bytes?: Uint8Array } {
+async function cacheGraph(path: string, build: GraphBuilder, ui?: Ui, force = false): Promise<{ built: boolean; bytes?: Uint8Array }> {
   if (!force && existsSync(path)) return { built: false };
   const spinner = ui?.spinner('building the ONNX graph');
+  if (build.inWorker) {
+    try {
+      const worker = await WorkerClient.start(BUILD_WORKER_URL!, { ...build.inWorker, path } satisfies GraphBuildRequest, 'ONNX graph build');
+      await worker.terminate();
+      spinner?.succeed(`ONNX graph cached in ${path}`);
+      return { built: true };
+    } catch (err) {
+      // e.g. an unwritable cache folder, or run from source without a loader for workers: build here
+      ui?.debug(`onnx: no graph build on a worker thread (${(err as Error).message.split('\n')[0]}); building on this thread`);
+    }
+  }
   let bytes: Uint8Array;
   try {
-    bytes = build();
+    bytes = build.bytes();
   } catch (err) {
     spinner?.fail('building the ONNX graph failed');
     throw err;

@@ -89,7 +89,16 @@ export function randomWeights(config: BertConfig, seed: number): WeightMap {
  * same order and so the same values as randomWeights.
  */
 export function lazyRandomWeights(config: BertConfig, seed: number): WeightMap {
-  return new LazyWeightMap(() => randomWeights(config, seed));
+  return new LazyWeightMap(() => randomWeights(config, seed), { config, seed });
+}
+
+/**
+ * What lazily drawn random weights are drawn from (randomWeights(config, seed)), so a worker can
+ * draw the same values itself (the onnx engine builds a random-init graph in a throwaway worker,
+ * onnx-build-worker.ts); null for any other map, or a lazy one something has changed.
+ */
+export function randomRecipe(weights: WeightMap): { config: BertConfig; seed: number } | null {
+  return weights instanceof LazyWeightMap ? weights.recipeIfUnchanged() : null;
 }
 
 /**
@@ -107,8 +116,15 @@ class LazyWeightMap extends Map<string, ArrayTensor> {
   /** A set or delete happened: the map is no longer what `draw` gives, so it is never released. */
   private changed = false;
 
-  constructor(private readonly draw: () => WeightMap) {
+  constructor(
+    private readonly draw: () => WeightMap,
+    private readonly recipe: { config: BertConfig; seed: number },
+  ) {
     super();
+  }
+
+  recipeIfUnchanged(): { config: BertConfig; seed: number } | null {
+    return this.changed ? null : this.recipe;
   }
 
   release(): boolean {
