@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkGradients } from './graph-check.js';
+import type { Dim } from '../src/probes/graph/types.js';
 
 const i64 = (v: number[]) => BigInt64Array.from(v.map(BigInt));
 
@@ -61,6 +62,8 @@ test('reduceSum and reduceMean (keepdims, symbolic dims)', async () => {
   await checkGradients('reduceSum keep', { wrt: { x: { dims: [2, 3, 4] } }, build: (g, v) => g.reduceSum(v.x!, [0, 2], true) });
   await checkGradients('reduceMean', { wrt: { x: { dims: [2, 3, 4] } }, build: (g, v) => g.reduceMean(v.x!, [0, 2]) });
   await checkGradients('reduceMean symbolic', { wrt: { x: { dims: [5, 3], shape: ['n', 3] } }, build: (g, v) => g.reduceMean(v.x!, [0]) });
+  await checkGradients('reduceSumSquare', { wrt: { x: { dims: [2, 3, 4] } }, build: (g, v) => g.reduceSumSquare(v.x!, [1]) });
+  await checkGradients('reduceSumSquare keep symbolic', { wrt: { x: { dims: [5, 3], shape: ['n', 3] } }, build: (g, v) => g.reduceSumSquare(v.x!, [1], true) });
 });
 
 test('reshape, transpose, unsqueeze', async () => {
@@ -88,6 +91,13 @@ test('gather (repeated indices accumulate; axis 0 and 1) and where', async () =>
     data: { idx: { feed: { data: i64([3, 3, 0]), dims: [3] }, shape: ['k'], type: 'int64' } },
     build: (g, v) => g.gather(v.x!, v.idx!, 1),
   });
+  // Rows 0..3 placed at positions 1, 4, 0, 3 of six; positions 2 and 5 are padding reading row 0,
+  // masked out of the loss: the gradient is ḡ gathered back by the inverse index.
+  const pad = { idx: { feed: { data: i64([2, 0, 0, 3, 1, 0]), dims: [6] }, shape: ['p'] as Dim[], type: 'int64' as const }, inv: { feed: { data: i64([1, 4, 0, 3]), dims: [4] }, shape: ['w'] as Dim[], type: 'int64' as const }, mask: { feed: { data: Float64Array.from([1, 1, 0, 1, 1, 0]), dims: [6, 1] }, shape: ['p', 1] as Dim[] } };
+  await checkGradients('gatherOnce (padding masked)', { wrt: { x: { dims: [4, 3], shape: ['w', 3] } }, data: pad, build: (g, v) => g.mul(g.gatherOnce(v.x!, v.idx!, v.inv!), v.mask!) });
+  const once = await checkGradients('gatherOnce squared', { wrt: { x: { dims: [4, 3], shape: ['w', 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, data: pad, build: (g, v) => g.mul(g.mul(g.gatherOnce(v.x!, v.idx!, v.inv!), v.mask!), g.gatherOnce(v.x!, v.idx!, v.inv!)) });
+  const general = await checkGradients('gather squared', { wrt: { x: { dims: [4, 3], shape: ['w', 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, data: pad, build: (g, v) => g.mul(g.mul(g.gather(v.x!, v.idx!), v.mask!), g.gather(v.x!, v.idx!)) });
+  assert.deepEqual(once.x, general.x, 'gatherOnce and gather give one gradient where the padding is masked');
   await checkGradients('where', {
     wrt: { a: { dims: [2, 3] }, b: { dims: [3] } },
     data: { c: { feed: { data: Uint8Array.from([1, 0, 1, 0, 0, 1]), dims: [2, 3] }, shape: [2, 3], type: 'bool' } },

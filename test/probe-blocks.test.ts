@@ -106,6 +106,7 @@ function structuralBatch(kind: 'distance' | 'depth') {
   const data: Record<string, { feed: Feed; shape: (number | string)[]; type?: 'float' | 'int64' }> = {
     x: { feed: { data: x, dims: [words, H] }, shape: ['words', H] },
     rows: { feed: { data: rows, dims: [2 * len] }, shape: ['bl'], type: 'int64' },
+    positions: { feed: { data: i64([0, 1, 2, 3, 4]), dims: [words] }, shape: ['words'], type: 'int64' },
     target: { feed: { data: f64(kind === 'distance' ? dist : [1, 2, 3, 1, 0, 0]), dims: kind === 'distance' ? [2, len, len] : [2, len] }, shape: kind === 'distance' ? ['b', 'len', 'len'] : ['b', 'len'] },
     mask: { feed: { data: f64(kind === 'distance' ? dmask : [1, 1, 1, 1, 1, 0]), dims: kind === 'distance' ? [2, len, len] : [2, len] }, shape: kind === 'distance' ? ['b', 'len', 'len'] : ['b', 'len'] },
     norm: { feed: { data: f64(kind === 'distance' ? [9, 4] : [3, 2]), dims: [2] }, shape: ['b'] },
@@ -118,7 +119,7 @@ test('structural distance and depth losses (Gram form, unpadded X·B then gather
   for (const kind of ['distance', 'depth'] as const) {
     const { H, data } = structuralBatch(kind);
     const fn = kind === 'distance' ? structuralDistanceLoss : structuralDepthLoss;
-    const build = (g: AutodiffGraph, v: Record<string, Value>) => fn(g, v.proj!, { x: v.x!, rows: v.rows!, target: v.target!, mask: v.mask!, norm: v.norm!, ...(v.eye ? { eye: v.eye } : {}) });
+    const build = (g: AutodiffGraph, v: Record<string, Value>) => fn(g, v.proj!, { x: v.x!, rows: v.rows!, positions: v.positions!, target: v.target!, mask: v.mask!, norm: v.norm!, ...(v.eye ? { eye: v.eye } : {}) });
     await checkGradients(`structural ${kind}`, { wrt: { proj: { dims: [H, 3] } }, data, scalar: true, build });
     // The value against the reference's explicit-difference form, in plain JS.
     const proj = randomData(H * 3, 3) as Float64Array;

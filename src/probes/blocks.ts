@@ -123,12 +123,14 @@ export function sigmoidBce(g: Graph, logits: Value, targets: Value): Value {
  * Inputs of the structural losses for one batch (as structural-train.ts structuralFeeds builds
  * them): x [words, H] unpadded; rows int64 [b·len] each padded position's row in x (padding reads
  * row 0: the mask zeroes every pair or word it enters, so its value and gradient are nothing);
+ * positions int64 [words] each word's padded position (rows' inverse: the gradient gathers back);
  * target and mask [b, len, len] (distance) or [b, len] (depth); norm [b]: length² (distance) or
  * length (depth); eye [len, len] the identity (distance only).
  */
 export interface StructuralInputs {
   x: Value;
   rows: Value;
+  positions: Value;
   target: Value;
   mask: Value;
   norm: Value;
@@ -139,7 +141,7 @@ export interface StructuralInputs {
 function padWords(g: Graph, v: Value, inp: StructuralInputs): Value {
   const k = Number(v.shape[1]);
   const [b, len] = inp.target.shape;
-  return g.reshape(g.gather(v, inp.rows), [b!, len!, k]);
+  return g.reshape(g.gatherOnce(v, inp.rows, inp.positions), [b!, len!, k]);
 }
 
 /** T = the projections X·B (unpadded) gathered into a padded [b, len, rank] view. */
@@ -176,7 +178,7 @@ export function structuralDistanceLoss(g: Graph, proj: Value, inp: StructuralInp
  */
 export function structuralDepthLoss(g: Graph, proj: Value, inp: StructuralInputs): Value {
   const xb = g.matmul(inp.x, proj);
-  const norms = padWords(g, g.reduceSum(g.mul(xb, xb), [1], true), inp); // [b, len, 1]
+  const norms = padWords(g, g.reduceSumSquare(xb, [1], true), inp); // [b, len, 1]
   const [b, len] = inp.target.shape;
   return l1Loss(g, g.reshape(norms, [b!, len!]), inp, [1]);
 }

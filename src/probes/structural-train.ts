@@ -30,13 +30,14 @@ export function structuralDefinition(kind: StructuralKind, hidden: number, rank:
     inputs: [
       { name: 'x', shape: ['words', hidden] },
       { name: 'rows', shape: ['bl'], type: 'int64' },
+      { name: 'positions', shape: ['words'], type: 'int64' },
       { name: 'target', shape: pair },
       { name: 'mask', shape: pair },
       { name: 'norm', shape: ['b'] },
       ...(kind === 'distance' ? [{ name: 'eye', shape: ['len', 'len'] }] : []),
     ],
     build(g, p, i) {
-      const inp = { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm!, ...(i.eye ? { eye: i.eye } : {}) };
+      const inp = { x: i.x!, rows: i.rows!, positions: i.positions!, target: i.target!, mask: i.mask!, norm: i.norm!, ...(i.eye ? { eye: i.eye } : {}) };
       return { loss: (kind === 'distance' ? structuralDistanceLoss : structuralDepthLoss)(g, p.proj!, inp), outputs: { projected: g.matmul(i.x!, p.proj!) } };
     },
   };
@@ -59,7 +60,7 @@ export async function disposeCompiledStructural(): Promise<void> {
 
 /**
  * One batch's feeds: x [words, hidden] unpadded (as read), `rows` each padded position's row in
- * x (0 for padding, masked), target/mask [b, len, len] or [b, len], norm [b], and
+ * x (0 for padding, masked), `positions` each word's padded position, target/mask [b, len, len] or [b, len], norm [b], and
  * for the distance probe eye [len, len] (the identity).
  */
 export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array, kind: StructuralKind, hidden: number): Batch {
@@ -67,6 +68,7 @@ export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array,
   const len = Math.max(...sentences.map((s) => s.words.length));
   const words = x.length / hidden;
   const rows = new BigInt64Array(b * len); // padding reads row 0; the mask zeroes it
+  const positions = new BigInt64Array(words);
   const per = kind === 'distance' ? len * len : len;
   const target = new Float32Array(b * per);
   const mask = new Float32Array(b * per);
@@ -74,7 +76,10 @@ export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array,
   let w = 0;
   sentences.forEach((s, k) => {
     const n = s.words.length;
-    for (let i = 0; i < n; i++) rows[k * len + i] = BigInt(w + i);
+    for (let i = 0; i < n; i++) {
+      rows[k * len + i] = BigInt(w + i);
+      positions[w + i] = BigInt(k * len + i);
+    }
     w += n;
     if (kind === 'distance') {
       const g = treeDistances(s.heads!);
@@ -92,7 +97,7 @@ export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array,
   });
   if (w !== words) throw new Error(`structural batch: ${words} vectors for ${w} words`);
   const shape = kind === 'distance' ? [b, len, len] : [b, len];
-  const feeds: Batch['feeds'] = { x: { data: x, dims: [words, hidden] }, rows: { data: rows, dims: [b * len] }, target: { data: target, dims: shape }, mask: { data: mask, dims: shape }, norm: { data: norm, dims: [b] } };
+  const feeds: Batch['feeds'] = { x: { data: x, dims: [words, hidden] }, rows: { data: rows, dims: [b * len] }, positions: { data: positions, dims: [words] }, target: { data: target, dims: shape }, mask: { data: mask, dims: shape }, norm: { data: norm, dims: [b] } };
   if (kind === 'distance') {
     const eye = new Float32Array(len * len);
     for (let i = 0; i < len; i++) eye[i * len + i] = 1;

@@ -17,6 +17,7 @@
  *   sqrt    ḡ/(2y)    exp ḡ·y    log ḡ/x    relu ḡ·sign(y)   tanh ḡ·(1−y²)   sigmoid ḡ·y·(1−y)
  *   erf     ḡ·2/√π·exp(−x²)       softmax y·(ḡ − Σ ḡ·y)       logSoftmax ḡ − softmax(x)·Σ ḡ
  *   reduceSum  ḡ expanded         reduceMean ḡ expanded / count       reshape  ḡ reshaped back
+ *   reduceSumSquare  2ḡ expanded ·x                 gatherOnce  ḡ gathered by the inverse index
  *   transpose  ḡ by the inverse permutation     concat  slices of ḡ     slice  ḡ zero-padded
  *   unsqueeze  squeeze ḡ          gather (axis 0)  ScatterND(zeros, indices, ḡ, reduction add)
  *   where      where(c, ḡ, 0), where(c, 0, ḡ)
@@ -432,6 +433,13 @@ export class AutodiffGraph implements Graph {
     return this.node('ReduceSum', [xv], { keepdims: keepdims ? 1 : 0 }, r.shape, 'float', (gy) => [this.unreduce(gy, xv, r.axes, keepdims)], [this.intName(r.axes)]);
   }
 
+  /** Σ x² over `axes` (ONNX ReduceSumSquare): one pass and no x⊙x temporary; ∂x = 2ḡ·x, one pass. */
+  reduceSumSquare(x: Value, axes: number[], keepdims = false): Value {
+    const xv = this.float(x, 'ReduceSumSquare');
+    const r = this.reduced(xv, axes, keepdims);
+    return this.node('ReduceSumSquare', [xv], { axes: r.axes, keepdims: keepdims ? 1 : 0 }, r.shape, 'float', (gy) => [this.mul(this.unreduce(this.mul(gy, this.scalar(2)) as Val, xv, r.axes, keepdims), xv) as Val]);
+  }
+
   reduceMean(x: Value, axes: number[], keepdims = false): Value {
     const xv = this.float(x, 'ReduceMean');
     const r = this.reduced(xv, axes, keepdims);
@@ -565,6 +573,20 @@ export class AutodiffGraph implements Graph {
       const scattered = this.raw('ScatterND', [this.zerosLike(xv).name, idx, gy.name], { reduction: 'add' });
       return [this.make(scattered, xv.shape, 'float'), null];
     });
+  }
+
+  gatherOnce(x: Value, index: Value, inverse: Value): Value {
+    const xv = this.asVal(x);
+    const iv = this.asVal(index);
+    const inv = this.asVal(inverse);
+    if (iv.type !== 'int64' || inv.type !== 'int64' || iv.shape.length !== 1 || inv.shape.length !== 1) {
+      throw new Error(`gatherOnce: index and inverse must be 1-D int64, found ${iv.type} ${shapeText(iv.shape)} and ${inv.type} ${shapeText(inv.shape)}`);
+    }
+    if (!sameDim(inv.shape[0]!, xv.shape[0]!) && typeof inv.shape[0] === 'number' && typeof xv.shape[0] === 'number') {
+      throw new Error(`gatherOnce: inverse has ${inv.shape[0]} entries for ${xv.shape[0]} rows`);
+    }
+    const shape = [iv.shape[0]!, ...xv.shape.slice(1)];
+    return this.node('Gather', [xv, iv], { axis: 0 }, shape, xv.type, (gy) => [this.make(this.raw('Gather', [gy.name, inv.name], { axis: 0 }), xv.shape, 'float'), null]);
   }
 
   where(cond: Value, a: Value, b: Value): Value {
