@@ -98,6 +98,24 @@ test('gather (repeated indices accumulate; axis 0 and 1) and where', async () =>
   const once = await checkGradients('gatherOnce squared', { wrt: { x: { dims: [4, 3], shape: ['w', 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, data: pad, build: (g, v) => g.mul(g.mul(g.gatherOnce(v.x!, v.idx!, v.inv!), v.mask!), g.gatherOnce(v.x!, v.idx!, v.inv!)) });
   const general = await checkGradients('gather squared', { wrt: { x: { dims: [4, 3], shape: ['w', 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, data: pad, build: (g, v) => g.mul(g.mul(g.gather(v.x!, v.idx!), v.mask!), g.gather(v.x!, v.idx!)) });
   assert.deepEqual(once.x, general.x, 'gatherOnce and gather give one gradient where the padding is masked');
+  // Rows 2 | 4 | 1 of seven; the middle part is unused (its ḡ is zeros), the others weighted differently.
+  const sizes = { sizes: { feed: { data: i64([2, 4, 1]), dims: [3] }, shape: [3] as Dim[], type: 'int64' as const } };
+  await checkGradients('split', {
+    wrt: { x: { dims: [7, 3], shape: ['n', 3] } },
+    data: sizes,
+    build: (g, v) => {
+      const [a, , c] = g.split(v.x!, v.sizes!, 3);
+      return g.concat([g.mul(a!, a!), g.mul(c!, g.constant([3]))], 0);
+    },
+  });
+  await checkGradients('split axis 1, every part used twice', {
+    wrt: { x: { dims: [2, 7] } },
+    data: sizes,
+    build: (g, v) => {
+      const parts = g.split(v.x!, v.sizes!, 3, 1);
+      return g.concat([...parts.map((p) => g.mul(p, p)), ...parts], 1);
+    },
+  });
   await checkGradients('where', {
     wrt: { a: { dims: [2, 3] }, b: { dims: [3] } },
     data: { c: { feed: { data: Uint8Array.from([1, 0, 1, 0, 0, 1]), dims: [2, 3] }, shape: [2, 3], type: 'bool' } },

@@ -83,6 +83,11 @@ export interface Graph {
    * one pass, where gather's general rule scatters ḡ into zeros. Padded batches of words use it.
    */
   gatherOnce(x: Value, index: Value, inverse: Value): Value;
+  /**
+   * x cut along `axis` into `count` consecutive parts whose lengths are fed at run time (`sizes`,
+   * int64 [count], summing to the axis' length; ONNX Split). ∂x is the parts' ḡ concatenated.
+   */
+  split(x: Value, sizes: Value, count: number, axis?: number): Value[];
   where(cond: Value, a: Value, b: Value): Value;
   /** Over the last axis, as ONNX LayerNormalization (axis −1). */
   layerNorm(x: Value, gamma: Value, beta: Value, eps: number): Value;
