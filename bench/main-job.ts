@@ -36,7 +36,8 @@ export async function benchMainJob(): Promise<void> {
   const args = ['structural', '--data', 'ptb', ...extra, '--out', out];
   console.log(`\nmain-job: bert-probe ${args.join(' ')} (cache ${process.env.BENCH_MAIN_CACHE ? cache : 'fresh'}), load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, BERT_PROBE_CACHE: cache }, stdio: ['ignore', 'inherit', 'pipe'] });
+  // The executable itself, as the README runs it (its sh line sets glibc's malloc tunables).
+  const child = spawn(BIN, args, { env: { ...process.env, BERT_PROBE_CACHE: cache }, stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();

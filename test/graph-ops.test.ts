@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkGradients } from './graph-check.js';
+import type { Dim } from '../src/probes/graph/types.js';
 
 const i64 = (v: number[]) => BigInt64Array.from(v.map(BigInt));
 
@@ -61,6 +62,8 @@ test('reduceSum and reduceMean (keepdims, symbolic dims)', async () => {
   await checkGradients('reduceSum keep', { wrt: { x: { dims: [2, 3, 4] } }, build: (g, v) => g.reduceSum(v.x!, [0, 2], true) });
   await checkGradients('reduceMean', { wrt: { x: { dims: [2, 3, 4] } }, build: (g, v) => g.reduceMean(v.x!, [0, 2]) });
   await checkGradients('reduceMean symbolic', { wrt: { x: { dims: [5, 3], shape: ['n', 3] } }, build: (g, v) => g.reduceMean(v.x!, [0]) });
+  await checkGradients('reduceSumSquare', { wrt: { x: { dims: [2, 3, 4] } }, build: (g, v) => g.reduceSumSquare(v.x!, [1]) });
+  await checkGradients('reduceSumSquare keep symbolic', { wrt: { x: { dims: [5, 3], shape: ['n', 3] } }, build: (g, v) => g.reduceSumSquare(v.x!, [1], true) });
 });
 
 test('reshape, transpose, unsqueeze', async () => {
@@ -87,6 +90,31 @@ test('gather (repeated indices accumulate; axis 0 and 1) and where', async () =>
     wrt: { x: { dims: [2, 4, 3] } },
     data: { idx: { feed: { data: i64([3, 3, 0]), dims: [3] }, shape: ['k'], type: 'int64' } },
     build: (g, v) => g.gather(v.x!, v.idx!, 1),
+  });
+  // Rows 0..3 placed at positions 1, 4, 0, 3 of six; positions 2 and 5 are padding reading row 0,
+  // masked out of the loss: the gradient is ḡ gathered back by the inverse index.
+  const pad = { idx: { feed: { data: i64([2, 0, 0, 3, 1, 0]), dims: [6] }, shape: ['p'] as Dim[], type: 'int64' as const }, inv: { feed: { data: i64([1, 4, 0, 3]), dims: [4] }, shape: ['w'] as Dim[], type: 'int64' as const }, mask: { feed: { data: Float64Array.from([1, 1, 0, 1, 1, 0]), dims: [6, 1] }, shape: ['p', 1] as Dim[] } };
+  await checkGradients('gatherOnce (padding masked)', { wrt: { x: { dims: [4, 3], shape: ['w', 3] } }, data: pad, build: (g, v) => g.mul(g.gatherOnce(v.x!, v.idx!, v.inv!), v.mask!) });
+  const once = await checkGradients('gatherOnce squared', { wrt: { x: { dims: [4, 3], shape: ['w', 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, data: pad, build: (g, v) => g.mul(g.mul(g.gatherOnce(v.x!, v.idx!, v.inv!), v.mask!), g.gatherOnce(v.x!, v.idx!, v.inv!)) });
+  const general = await checkGradients('gather squared', { wrt: { x: { dims: [4, 3], shape: ['w', 3], data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] } }, data: pad, build: (g, v) => g.mul(g.mul(g.gather(v.x!, v.idx!), v.mask!), g.gather(v.x!, v.idx!)) });
+  assert.deepEqual(once.x, general.x, 'gatherOnce and gather give one gradient where the padding is masked');
+  // Rows 2 | 4 | 1 of seven; the middle part is unused (its ḡ is zeros), the others weighted differently.
+  const sizes = { sizes: { feed: { data: i64([2, 4, 1]), dims: [3] }, shape: [3] as Dim[], type: 'int64' as const } };
+  await checkGradients('split', {
+    wrt: { x: { dims: [7, 3], shape: ['n', 3] } },
+    data: sizes,
+    build: (g, v) => {
+      const [a, , c] = g.split(v.x!, v.sizes!, 3);
+      return g.concat([g.mul(a!, a!), g.mul(c!, g.constant([3]))], 0);
+    },
+  });
+  await checkGradients('split axis 1, every part used twice', {
+    wrt: { x: { dims: [2, 7] } },
+    data: sizes,
+    build: (g, v) => {
+      const parts = g.split(v.x!, v.sizes!, 3, 1);
+      return g.concat([...parts.map((p) => g.mul(p, p)), ...parts], 1);
+    },
   });
   await checkGradients('where', {
     wrt: { a: { dims: [2, 3] }, b: { dims: [3] } },

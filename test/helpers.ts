@@ -37,7 +37,8 @@ export function tempDir(prefix = 'bert-probe-test-'): string {
  */
 export function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string } = {}): SpawnSyncReturns<string> {
   const home = tempDir('bert-probe-home-');
-  return spawnSync(process.execPath, [join(repoRoot, 'bin', 'bert-probe'), ...args], {
+  // The executable itself, as a user runs it (its sh line starts node with the malloc tunables).
+  return spawnSync(join(repoRoot, 'bin', 'bert-probe'), args, {
     cwd: opts.cwd ?? repoRoot,
     encoding: 'utf8',
     input: opts.input,

@@ -94,59 +94,102 @@ test('softmaxCrossEntropy (class weights as torch) and sigmoidBce', async () => 
   assert.ok(Math.abs(bce! - (30 - Math.log(sig(-0.5))) / 2) < 1e-9, `bce ${bce}`);
 });
 
-/** A small structural batch as makeBatch builds it (two sentences, lengths 3 and 2). */
-function structuralBatch(kind: 'distance' | 'depth') {
+/**
+ * A small structural batch as structuralFeeds builds it: two sentences (words 0–2 and 3–4), in one
+ * padded group, or in two groups padded apart (the short sentence first).
+ */
+function structuralBatch(kind: 'distance' | 'depth', grouped = false) {
   const H = 4;
   const words = 5;
-  const len = 3;
   const x = randomData(words * H, 11) as Float64Array;
-  const rows = i64([0, 1, 2, 3, 4, 0]); // padding reads row 0 (masked)
-  const dist = [0, 1, 2, 1, 0, 1, 2, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0];
-  const dmask = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0];
   const data: Record<string, { feed: Feed; shape: (number | string)[]; type?: 'float' | 'int64' }> = {
     x: { feed: { data: x, dims: [words, H] }, shape: ['words', H] },
-    rows: { feed: { data: rows, dims: [2 * len] }, shape: ['bl'], type: 'int64' },
-    target: { feed: { data: f64(kind === 'distance' ? dist : [1, 2, 3, 1, 0, 0]), dims: kind === 'distance' ? [2, len, len] : [2, len] }, shape: kind === 'distance' ? ['b', 'len', 'len'] : ['b', 'len'] },
-    mask: { feed: { data: f64(kind === 'distance' ? dmask : [1, 1, 1, 1, 1, 0]), dims: kind === 'distance' ? [2, len, len] : [2, len] }, shape: kind === 'distance' ? ['b', 'len', 'len'] : ['b', 'len'] },
-    norm: { feed: { data: f64(kind === 'distance' ? [9, 4] : [3, 2]), dims: [2] }, shape: ['b'] },
   };
-  if (kind === 'distance') data.eye = { feed: { data: f64([1, 0, 0, 0, 1, 0, 0, 0, 1]), dims: [len, len] }, shape: ['len', 'len'] };
-  return { H, data };
+  // Gold tree of each sentence: distances (path lengths) and depths.
+  const sentences = [
+    { rows: [0, 1, 2], dist: [0, 1, 2, 1, 0, 1, 2, 1, 0], depth: [1, 2, 3] },
+    { rows: [3, 4], dist: [0, 1, 1, 0], depth: [1, 0] },
+  ];
+  const groups = grouped ? [[1], [0]] : [[0, 1]];
+  const rows: number[] = [];
+  const positions = new Array<number>(words).fill(-1);
+  const sizes: number[] = [];
+  groups.forEach((members, g) => {
+    const len = Math.max(...members.map((k) => sentences[k]!.rows.length));
+    const per = kind === 'distance' ? len * len : len;
+    const target = new Float64Array(members.length * per);
+    const mask = new Float64Array(members.length * per);
+    const norm = new Float64Array(members.length);
+    members.forEach((k, slot) => {
+      const s = sentences[k]!;
+      const n = s.rows.length;
+      for (let i = 0; i < len; i++) {
+        if (i < n) positions[s.rows[i]!] = rows.length;
+        rows.push(i < n ? s.rows[i]! : 0); // padding reads row 0 (masked)
+      }
+      for (let i = 0; i < n; i++) {
+        if (kind === 'distance') {
+          for (let j = 0; j < n; j++) {
+            target[slot * per + i * len + j] = s.dist[i * n + j]!;
+            mask[slot * per + i * len + j] = 1;
+          }
+        } else {
+          target[slot * per + i] = s.depth[i]!;
+          mask[slot * per + i] = 1;
+        }
+      }
+      norm[slot] = (kind === 'distance' ? n * n : n) * sentences.length; // the batch mean, as the sum of the groups
+    });
+    sizes.push(members.length * len);
+    const dims = kind === 'distance' ? [members.length, len, len] : [members.length, len];
+    const shape = kind === 'distance' ? [`b${g}`, `len${g}`, `len${g}`] : [`b${g}`, `len${g}`];
+    data[`target${g}`] = { feed: { data: target, dims }, shape };
+    data[`mask${g}`] = { feed: { data: mask, dims }, shape };
+    data[`norm${g}`] = { feed: { data: norm, dims: [members.length] }, shape: [`b${g}`] };
+    if (kind === 'distance') data[`eye${g}`] = { feed: { data: f64(Array.from({ length: len * len }, (_, i) => (i % (len + 1) === 0 ? 1 : 0))), dims: [len, len] }, shape: [`len${g}`, `len${g}`] };
+  });
+  data.rows = { feed: { data: i64(rows), dims: [rows.length] }, shape: ['p'], type: 'int64' };
+  data.positions = { feed: { data: i64(positions), dims: [words] }, shape: ['words'], type: 'int64' };
+  if (grouped) data.sizes = { feed: { data: i64(sizes), dims: [groups.length] }, shape: [groups.length], type: 'int64' };
+  const build = (g: AutodiffGraph, v: Record<string, Value>) =>
+    (kind === 'distance' ? structuralDistanceLoss : structuralDepthLoss)(g, v.proj!, {
+      x: v.x!,
+      rows: v.rows!,
+      positions: v.positions!,
+      ...(v.sizes ? { sizes: v.sizes } : {}),
+      groups: groups.map((_, k) => ({ target: v[`target${k}`]!, mask: v[`mask${k}`]!, norm: v[`norm${k}`]!, ...(v[`eye${k}`] ? { eye: v[`eye${k}`]! } : {}) })),
+    });
+  return { H, data, sentences, build };
 }
 
-test('structural distance and depth losses (Gram form, unpadded X·B then gather): gradients and values', async () => {
+test('structural distance and depth losses (Gram form, unpadded X·B then gather, sentences in length groups): gradients and values', async () => {
   for (const kind of ['distance', 'depth'] as const) {
-    const { H, data } = structuralBatch(kind);
-    const fn = kind === 'distance' ? structuralDistanceLoss : structuralDepthLoss;
-    const build = (g: AutodiffGraph, v: Record<string, Value>) => fn(g, v.proj!, { x: v.x!, rows: v.rows!, target: v.target!, mask: v.mask!, norm: v.norm!, ...(v.eye ? { eye: v.eye } : {}) });
-    await checkGradients(`structural ${kind}`, { wrt: { proj: { dims: [H, 3] } }, data, scalar: true, build });
-    // The value against the reference's explicit-difference form, in plain JS.
-    const proj = randomData(H * 3, 3) as Float64Array;
-    const feeds: Record<string, Feed & { shape?: (number | string)[]; type?: 'float' | 'int64' }> = { proj: { data: proj, dims: [H, 3] } };
-    for (const [k, d] of Object.entries(data)) feeds[k] = { ...d.feed, shape: d.shape, type: d.type };
-    const [got] = await evaluate(build, feeds);
-    const x = data.x.feed.data as Float64Array;
-    const t = (w: number) => [0, 1, 2].map((r) => [0, 1, 2, 3].reduce((s, k) => s + x[w * H + k]! * proj[k * 3 + r]!, 0));
-    const sentences = [[0, 1, 2], [3, 4]];
-    let total = 0;
-    sentences.forEach((ws, b) => {
-      const n = ws.length;
-      let sum = 0;
-      if (kind === 'distance') {
-        const tgt = data.target.feed.data as Float64Array;
-        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-          const ti = t(ws[i]!);
-          const tj = t(ws[j]!);
-          const d = ti.reduce((s, v, k) => s + (v - tj[k]!) ** 2, 0);
-          sum += Math.abs(d - tgt[b * 9 + i * 3 + j]!);
+    for (const grouped of [false, true]) {
+      const { H, data, sentences, build } = structuralBatch(kind, grouped);
+      await checkGradients(`structural ${kind}${grouped ? ' in two groups' : ''}`, { wrt: { proj: { dims: [H, 3] } }, data, scalar: true, build });
+      // The value against the reference's explicit-difference form, in plain JS.
+      const proj = randomData(H * 3, 3) as Float64Array;
+      const feeds: Record<string, Feed & { shape?: (number | string)[]; type?: 'float' | 'int64' }> = { proj: { data: proj, dims: [H, 3] } };
+      for (const [k, d] of Object.entries(data)) feeds[k] = { ...d.feed, shape: d.shape, type: d.type };
+      const [got] = await evaluate(build, feeds);
+      const x = data.x.feed.data as Float64Array;
+      const t = (w: number) => [0, 1, 2].map((r) => [0, 1, 2, 3].reduce((s, k) => s + x[w * H + k]! * proj[k * 3 + r]!, 0));
+      let total = 0;
+      for (const s of sentences) {
+        const n = s.rows.length;
+        let sum = 0;
+        for (let i = 0; i < n; i++) {
+          const ti = t(s.rows[i]!);
+          if (kind === 'distance') {
+            for (let j = 0; j < n; j++) {
+              const tj = t(s.rows[j]!);
+              sum += Math.abs(ti.reduce((a, v, k) => a + (v - tj[k]!) ** 2, 0) - s.dist[i * n + j]!);
+            }
+          } else sum += Math.abs(ti.reduce((a, v) => a + v * v, 0) - s.depth[i]!);
         }
-        total += sum / (n * n);
-      } else {
-        const tgt = data.target.feed.data as Float64Array;
-        for (let i = 0; i < n; i++) sum += Math.abs(t(ws[i]!).reduce((s, v) => s + v * v, 0) - tgt[b * 3 + i]!);
-        total += sum / n;
+        total += sum / (kind === 'distance' ? n * n : n);
       }
-    });
-    assert.ok(Math.abs(got! - total / 2) < 1e-9, `${kind}: ${got} vs ${total / 2}`);
+      assert.ok(Math.abs(got! - total / 2) < 1e-9, `${kind}${grouped ? ' grouped' : ''}: ${got} vs ${total / 2}`);
+    }
   }
 });

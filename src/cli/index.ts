@@ -24,6 +24,14 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Output piped into a reader that stops early (`bert-probe --help | head`): stop quietly, as
+  // Unix tools do, instead of crashing on EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(0);
+    });
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

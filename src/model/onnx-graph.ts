@@ -118,11 +118,12 @@ export class GraphBuilder {
   }
 
   /** Add a node; returns its (first) output name. `out` names a graph output explicitly. */
-  op(opType: string, inputs: string[], attrs: Record<string, number | number[] | string> = {}, out?: string): string {
-    const output = out ?? this.fresh(opType.toLowerCase());
+  /** A node; `out` names its output (or, for an op with several, all of them); returns the first. */
+  op(opType: string, inputs: string[], attrs: Record<string, number | number[] | string> = {}, out?: string | string[]): string {
+    const outputs = out === undefined ? [this.fresh(opType.toLowerCase())] : typeof out === 'string' ? [out] : out;
     const attribute = Object.entries(attrs).map(([name, v]) => attr(name, v));
-    this.nodes.push({ opType, input: inputs, output: [output], name: `${opType}_${this.nodes.length}`, attribute });
-    return output;
+    this.nodes.push({ opType, input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, attribute });
+    return outputs[0]!;
   }
 
   /** An onnxruntime contrib op (domain com.microsoft); the model then imports that domain. */

@@ -21,22 +21,40 @@ import { treeDepths, treeDistances } from './trees.js';
 
 export type StructuralKind = 'distance' | 'depth';
 
+/**
+ * Sentence groups a batch is padded in (blocks.ts StructuralInputs): the distance probe's Gram
+ * matrices cost length² per sentence, so three groups by length; the depth probe gathers only
+ * one norm per word, so one group.
+ */
+export function defaultGroups(kind: StructuralKind): number {
+  return kind === 'distance' ? 3 : 1;
+}
+
 /** The probe: parameter proj [hidden, rank]; loss of a batch; output the projections X·proj. */
-export function structuralDefinition(kind: StructuralKind, hidden: number, rank: number): ProbeDefinition {
-  const pair = kind === 'distance' ? ['b', 'len', 'len'] : ['b', 'len'];
+export function structuralDefinition(kind: StructuralKind, hidden: number, rank: number, groups = defaultGroups(kind)): ProbeDefinition {
+  const group = (k: number) => {
+    const [b, len] = [`b${k}`, `len${k}`];
+    const pair = kind === 'distance' ? [b, len, len] : [b, len];
+    return [
+      { name: `target${k}`, shape: pair },
+      { name: `mask${k}`, shape: pair },
+      { name: `norm${k}`, shape: [b] },
+      ...(kind === 'distance' ? [{ name: `eye${k}`, shape: [len, len] }] : []),
+    ];
+  };
   return {
     name: `structural_${kind}`,
     params: [{ name: 'proj', shape: [hidden, rank], init: { uniform: [-0.05, 0.05] } }],
     inputs: [
       { name: 'x', shape: ['words', hidden] },
-      { name: 'rows', shape: ['bl'], type: 'int64' },
-      { name: 'target', shape: pair },
-      { name: 'mask', shape: pair },
-      { name: 'norm', shape: ['b'] },
-      ...(kind === 'distance' ? [{ name: 'eye', shape: ['len', 'len'] }] : []),
+      { name: 'rows', shape: ['positions'], type: 'int64' },
+      { name: 'positions', shape: ['words'], type: 'int64' },
+      ...(groups > 1 ? [{ name: 'sizes', shape: [groups], type: 'int64' as const }] : []),
+      ...Array.from({ length: groups }, (_, k) => group(k)).flat(),
     ],
     build(g, p, i) {
-      const inp = { x: i.x!, rows: i.rows!, target: i.target!, mask: i.mask!, norm: i.norm!, ...(i.eye ? { eye: i.eye } : {}) };
+      const grps = Array.from({ length: groups }, (_, k) => ({ target: i[`target${k}`]!, mask: i[`mask${k}`]!, norm: i[`norm${k}`]!, ...(kind === 'distance' ? { eye: i[`eye${k}`]! } : {}) }));
+      const inp = { x: i.x!, rows: i.rows!, positions: i.positions!, ...(i.sizes ? { sizes: i.sizes } : {}), groups: grps };
       return { loss: (kind === 'distance' ? structuralDistanceLoss : structuralDepthLoss)(g, p.proj!, inp), outputs: { projected: g.matmul(i.x!, p.proj!) } };
     },
   };
@@ -47,7 +65,7 @@ const compiled = new Map<string, Promise<CompiledProbe>>();
 export function compiledStructural(kind: StructuralKind, hidden: number, rank: number, device: 'cpu' | 'cuda' = 'cpu', threads?: number): Promise<CompiledProbe> {
   const key = `${kind}/${hidden}/${rank}/${device}/${threads ?? 'all'}`;
   let p = compiled.get(key);
-  if (!p) compiled.set(key, (p = compileProbe(structuralDefinition(kind, hidden, rank), { device, ...(threads !== undefined ? { threads } : {}) })));
+  if (!p) compiled.set(key, (p = compileProbe(structuralDefinition(kind, hidden, rank, defaultGroups(kind)), { device, ...(threads !== undefined ? { threads } : {}) })));
   return p;
 }
 
@@ -58,46 +76,118 @@ export async function disposeCompiledStructural(): Promise<void> {
 }
 
 /**
- * One batch's feeds: x [words, hidden] unpadded (as read), `rows` each padded position's row in
- * x (0 for padding, masked), target/mask [b, len, len] or [b, len], norm [b], and
- * for the distance probe eye [len, len] (the identity).
+ * Each training sentence's gold distances, computed once: batches are rebuilt every epoch.
+ * Uint16 (a path is shorter than the sentence) halves the memory: ~5 MB for PTB's train split.
  */
-export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array, kind: StructuralKind, hidden: number): Batch {
-  const b = sentences.length;
-  const len = Math.max(...sentences.map((s) => s.words.length));
-  const words = x.length / hidden;
-  const rows = new BigInt64Array(b * len); // padding reads row 0; the mask zeroes it
-  const per = kind === 'distance' ? len * len : len;
-  const target = new Float32Array(b * per);
-  const mask = new Float32Array(b * per);
-  const norm = new Float32Array(b);
-  let w = 0;
-  sentences.forEach((s, k) => {
-    const n = s.words.length;
-    for (let i = 0; i < n; i++) rows[k * len + i] = BigInt(w + i);
-    w += n;
-    if (kind === 'distance') {
-      const g = treeDistances(s.heads!);
-      for (let i = 0; i < n; i++) {
-        const base = k * per + i * len;
-        target.set(g.subarray(i * n, (i + 1) * n), base);
-        mask.fill(1, base, base + n);
+const goldDistances = new WeakMap<readonly number[], Uint16Array>();
+function cachedTreeDistances(heads: readonly number[]): Uint16Array {
+  let d = goldDistances.get(heads);
+  if (!d) goldDistances.set(heads, (d = Uint16Array.from(treeDistances(heads))));
+  return d;
+}
+
+/**
+ * The sentences of a batch (their lengths, any order) in `groups` groups of consecutive lengths
+ * that minimise Σ_g count_g · longest_g² (the padded Gram work; dynamic programming over the
+ * sorted lengths). Returns each group's sentence indices, shortest group first; a batch of fewer
+ * sentences than groups gives empty groups at the end.
+ */
+export function lengthGroups(lengths: readonly number[], groups: number): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
+  const n = order.length;
+  const G = Math.min(groups, n);
+  // cost[g][j]: the best cost of the first j sorted sentences in g groups; cut[g][j]: where the last group starts.
+  const cost = Array.from({ length: G + 1 }, () => new Float64Array(n + 1).fill(Infinity));
+  const cut = Array.from({ length: G + 1 }, () => new Int32Array(n + 1));
+  cost[0]![0] = 0;
+  for (let g = 1; g <= G; g++) {
+    for (let j = g; j <= n; j++) {
+      const longest = lengths[order[j - 1]!]! ** 2;
+      for (let i = g - 1; i < j; i++) {
+        const c = cost[g - 1]![i]! + (j - i) * longest;
+        if (c < cost[g]![j]!) {
+          cost[g]![j] = c;
+          cut[g]![j] = i;
+        }
       }
-      norm[k] = n * n;
-    } else {
-      target.set(treeDepths(s.heads!), k * per);
-      mask.fill(1, k * per, k * per + n);
-      norm[k] = n;
     }
-  });
-  if (w !== words) throw new Error(`structural batch: ${words} vectors for ${w} words`);
-  const shape = kind === 'distance' ? [b, len, len] : [b, len];
-  const feeds: Batch['feeds'] = { x: { data: x, dims: [words, hidden] }, rows: { data: rows, dims: [b * len] }, target: { data: target, dims: shape }, mask: { data: mask, dims: shape }, norm: { data: norm, dims: [b] } };
-  if (kind === 'distance') {
-    const eye = new Float32Array(len * len);
-    for (let i = 0; i < len; i++) eye[i * len + i] = 1;
-    feeds.eye = { data: eye, dims: [len, len] };
   }
+  const out: number[][] = [];
+  for (let g = G, j = n; g > 0; g--) {
+    const i = cut[g]![j]!;
+    out.unshift(order.slice(i, j));
+    j = i;
+  }
+  while (out.length < groups) out.push([]);
+  return out;
+}
+
+/**
+ * One batch's feeds (blocks.ts StructuralInputs): x [words, hidden] unpadded (as read), the
+ * sentences padded in `groups` length groups (lengthGroups): `rows` each padded position's row in
+ * x (0 for padding, masked), `positions` each word's padded position, `sizes` each group's padded
+ * positions, and per group target/mask [b_g, len_g, len_g] or [b_g, len_g], norm [b_g]
+ * (length² or length, times the batch's sentence count) and for the distance probe eye
+ * [len_g, len_g] (the identity). An empty group (a batch smaller than `groups`) holds one masked
+ * position of length 1, which adds nothing to the loss or the gradient.
+ */
+export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array, kind: StructuralKind, hidden: number, groups = defaultGroups(kind)): Batch {
+  const b = sentences.length;
+  const words = x.length / hidden;
+  const firstRow: number[] = [];
+  let w = 0;
+  for (const s of sentences) {
+    firstRow.push(w);
+    w += s.words.length;
+  }
+  if (w !== words) throw new Error(`structural batch: ${words} vectors for ${w} words`);
+  const parts = lengthGroups(sentences.map((s) => s.words.length), groups);
+  const lens = parts.map((ks) => (ks.length ? Math.max(...ks.map((k) => sentences[k]!.words.length)) : 1));
+  const counts = parts.map((ks) => Math.max(ks.length, 1));
+  const sizes = parts.map((_, g) => counts[g]! * lens[g]!);
+  const rows = new BigInt64Array(sizes.reduce((a, c) => a + c, 0)); // padding reads row 0; the mask zeroes it
+  const positions = new BigInt64Array(words);
+  const feeds: Batch['feeds'] = { x: { data: x, dims: [words, hidden] }, rows: { data: rows, dims: [rows.length] }, positions: { data: positions, dims: [words] } };
+  if (groups > 1) feeds.sizes = { data: BigInt64Array.from(sizes.map(BigInt)), dims: [groups] };
+  let offset = 0;
+  parts.forEach((ks, g) => {
+    const len = lens[g]!;
+    const per = kind === 'distance' ? len * len : len;
+    const target = new Float32Array(counts[g]! * per);
+    const mask = new Float32Array(counts[g]! * per);
+    const norm = new Float32Array(counts[g]!).fill(1); // an empty group's one position: masked, norm 1
+    ks.forEach((k, slot) => {
+      const s = sentences[k]!;
+      const n = s.words.length;
+      for (let i = 0; i < n; i++) {
+        rows[offset + slot * len + i] = BigInt(firstRow[k]! + i);
+        positions[firstRow[k]! + i] = BigInt(offset + slot * len + i);
+      }
+      if (kind === 'distance') {
+        const d = cachedTreeDistances(s.heads!);
+        for (let i = 0; i < n; i++) {
+          const base = slot * per + i * len;
+          target.set(d.subarray(i * n, (i + 1) * n), base);
+          mask.fill(1, base, base + n);
+        }
+        norm[slot] = n * n * b;
+      } else {
+        target.set(treeDepths(s.heads!), slot * per);
+        mask.fill(1, slot * per, slot * per + n);
+        norm[slot] = n * b;
+      }
+    });
+    const shape = kind === 'distance' ? [counts[g]!, len, len] : [counts[g]!, len];
+    feeds[`target${g}`] = { data: target, dims: shape };
+    feeds[`mask${g}`] = { data: mask, dims: shape };
+    feeds[`norm${g}`] = { data: norm, dims: [counts[g]!] };
+    if (kind === 'distance') {
+      const eye = new Float32Array(len * len);
+      for (let i = 0; i < len; i++) eye[i * len + i] = 1;
+      feeds[`eye${g}`] = { data: eye, dims: [len, len] };
+    }
+    offset += sizes[g]!;
+  });
   return { count: b, feeds };
 }
 

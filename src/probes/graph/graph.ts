@@ -17,8 +17,10 @@
  *   sqrt    ḡ/(2y)    exp ḡ·y    log ḡ/x    relu ḡ·sign(y)   tanh ḡ·(1−y²)   sigmoid ḡ·y·(1−y)
  *   erf     ḡ·2/√π·exp(−x²)       softmax y·(ḡ − Σ ḡ·y)       logSoftmax ḡ − softmax(x)·Σ ḡ
  *   reduceSum  ḡ expanded         reduceMean ḡ expanded / count       reshape  ḡ reshaped back
+ *   reduceSumSquare  2ḡ expanded ·x                 gatherOnce  ḡ gathered by the inverse index
  *   transpose  ḡ by the inverse permutation     concat  slices of ḡ     slice  ḡ zero-padded
  *   unsqueeze  squeeze ḡ          gather (axis 0)  ScatterND(zeros, indices, ḡ, reduction add)
+ *   split      the parts' ḡ concatenated (zeros for a part without one)
  *   where      where(c, ḡ, 0), where(c, 0, ḡ)
  *   layerNorm  x̂ = (x−μ)/σ, ∂x̂ = ḡ·γ: ∂x = (∂x̂ − mean(∂x̂) − x̂·mean(∂x̂·x̂))/σ, ∂γ = Σ ḡ·x̂, ∂β = Σ ḡ
  *   dropout    ḡ·mask
@@ -41,14 +43,22 @@ interface Val extends Value {
   broadcastOf?: Val;
   /** Set on a transpose that swaps the last two axes: its input. */
   swapOf?: Val;
+  /** Set on a split (no node of its own, its input's name): its parts and the axis; its ḡ is their ḡ concatenated. */
+  parts?: { values: Val[]; axis: number };
+  /** Set on a part of a split: which one. */
+  partIndex?: number;
 }
 
 interface NodeRec {
   opType: string;
   inputs: string[];
   output: string;
+  /** The outputs after the first, for an op with several (Split). */
+  more?: string[];
   attrs: Attrs;
 }
+
+const outputsOf = (n: NodeRec): string[] => (n.more ? [n.output, ...n.more] : [n.output]);
 
 interface Initializer {
   name: string;
@@ -432,6 +442,13 @@ export class AutodiffGraph implements Graph {
     return this.node('ReduceSum', [xv], { keepdims: keepdims ? 1 : 0 }, r.shape, 'float', (gy) => [this.unreduce(gy, xv, r.axes, keepdims)], [this.intName(r.axes)]);
   }
 
+  /** Σ x² over `axes` (ONNX ReduceSumSquare): one pass and no x⊙x temporary; ∂x = 2ḡ·x, one pass. */
+  reduceSumSquare(x: Value, axes: number[], keepdims = false): Value {
+    const xv = this.float(x, 'ReduceSumSquare');
+    const r = this.reduced(xv, axes, keepdims);
+    return this.node('ReduceSumSquare', [xv], { axes: r.axes, keepdims: keepdims ? 1 : 0 }, r.shape, 'float', (gy) => [this.mul(this.unreduce(this.mul(gy, this.scalar(2)) as Val, xv, r.axes, keepdims), xv) as Val]);
+  }
+
   reduceMean(x: Value, axes: number[], keepdims = false): Value {
     const xv = this.float(x, 'ReduceMean');
     const r = this.reduced(xv, axes, keepdims);
@@ -567,6 +584,41 @@ export class AutodiffGraph implements Graph {
     });
   }
 
+  gatherOnce(x: Value, index: Value, inverse: Value): Value {
+    const xv = this.asVal(x);
+    const iv = this.asVal(index);
+    const inv = this.asVal(inverse);
+    if (iv.type !== 'int64' || inv.type !== 'int64' || iv.shape.length !== 1 || inv.shape.length !== 1) {
+      throw new Error(`gatherOnce: index and inverse must be 1-D int64, found ${iv.type} ${shapeText(iv.shape)} and ${inv.type} ${shapeText(inv.shape)}`);
+    }
+    if (!sameDim(inv.shape[0]!, xv.shape[0]!) && typeof inv.shape[0] === 'number' && typeof xv.shape[0] === 'number') {
+      throw new Error(`gatherOnce: inverse has ${inv.shape[0]} entries for ${xv.shape[0]} rows`);
+    }
+    const shape = [iv.shape[0]!, ...xv.shape.slice(1)];
+    return this.node('Gather', [xv, iv], { axis: 0 }, shape, xv.type, (gy) => [this.make(this.raw('Gather', [gy.name, inv.name], { axis: 0 }), xv.shape, 'float'), null]);
+  }
+
+  split(x: Value, sizes: Value, count: number, axis = 0): Value[] {
+    const xv = this.asVal(x);
+    const sv = this.asVal(sizes);
+    if (sv.type !== 'int64' || sv.shape.length !== 1) throw new Error(`split: sizes must be 1-D int64, found ${sv.type} ${shapeText(sv.shape)}`);
+    if (!Number.isInteger(count) || count < 1) throw new Error(`split: count must be a positive integer, found ${count}`);
+    const a = normAxis(axis, xv.shape.length);
+    const names = Array.from({ length: count }, () => this.fresh('split'));
+    this.nodes.push({ opType: 'Split', inputs: [xv.name, sv.name], output: names[0]!, more: names.slice(1), attrs: { axis: a } });
+    // The split itself: an alias of x (no node) that grad() hands the parts' ḡ concatenated.
+    const op = this.make(xv.name, xv.shape, xv.type, [xv], (gy) => [gy]);
+    const values = names.map((name, k) => {
+      const shape = [...xv.shape];
+      shape[a] = this.fresh('split_dim');
+      const part = this.make(name, shape, xv.type, [op], (gy) => [gy]);
+      part.partIndex = k;
+      return part;
+    });
+    op.parts = { values, axis: a };
+    return values;
+  }
+
   where(cond: Value, a: Value, b: Value): Value {
     const cv = this.asVal(cond);
     if (cv.type !== 'bool') throw new Error(`where: condition must be bool, found ${cv.type} '${cv.name}'`);
@@ -620,15 +672,25 @@ export class AutodiffGraph implements Graph {
       if (v.inputs.some((u) => needs.has(u.id))) needs.add(i);
     }
     const grads = new Map<number, Val>();
+    // A split's ḡ, part by part (each part's own accumulated ḡ), concatenated when the split is reached.
+    const partGrads = new Map<number, (Val | undefined)[]>();
     grads.set(lv.id, this.expandLike(this.scalar(1), lv));
     for (let i = upto; i >= 0; i--) {
       const v = this.vals[i]!;
-      const gy = grads.get(i);
+      let gy = grads.get(i);
+      const got = partGrads.get(i);
+      if (v.parts && got) gy = this.concat(v.parts.values.map((p, k) => got[k] ?? this.zerosLike(p)), v.parts.axis) as Val;
       if (!gy || !v.backward || !needs.has(i)) continue;
       const gs = v.backward(gy);
       v.inputs.forEach((u, k) => {
         const g = gs[k];
         if (!g || !needs.has(u.id)) return;
+        if (u.parts) {
+          const list = partGrads.get(u.id) ?? [];
+          list[v.partIndex!] = g;
+          partGrads.set(u.id, list);
+          return;
+        }
         const prev = grads.get(u.id);
         grads.set(u.id, prev ? (this.add(prev, g) as Val) : g);
       });
@@ -651,7 +713,7 @@ export class AutodiffGraph implements Graph {
     const kept: NodeRec[] = [];
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const n = this.nodes[i]!;
-      if (!needed.has(n.output)) continue;
+      if (!outputsOf(n).some((o) => needed.has(o))) continue;
       kept.push(n);
       for (const inp of n.inputs) needed.add(inp);
     }
@@ -660,7 +722,7 @@ export class AutodiffGraph implements Graph {
     for (const init of this.inits.values()) {
       if (needed.has(init.name)) b.initializers.push({ name: init.name, dataType: init.dataType, dims: init.dims, rawData: init.raw });
     }
-    for (const n of [...kept, ...final]) b.op(n.opType, n.inputs, n.attrs, n.output);
+    for (const n of [...kept, ...final]) b.op(n.opType, n.inputs, n.attrs, outputsOf(n));
     for (const [key, v] of Object.entries(outputs)) b.output(key, this.elem(v.type), [...v.shape]);
     return b.model(name, `${name}: built by bert-probe's probe autodiff`);
   }
@@ -670,7 +732,7 @@ export class AutodiffGraph implements Graph {
     const needed = new Set<string>(Object.values(outputs).map((v) => v.name));
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const n = this.nodes[i]!;
-      if (needed.has(n.output)) for (const inp of n.inputs) needed.add(inp);
+      if (outputsOf(n).some((o) => needed.has(o))) for (const inp of n.inputs) needed.add(inp);
     }
     return this.declared.filter((d) => needed.has(d.name));
   }

@@ -65,6 +65,8 @@ export interface Graph {
   logSoftmax(x: Value, axis: number): Value;
   reduceSum(x: Value, axes: number[], keepdims?: boolean): Value;
   reduceMean(x: Value, axes: number[], keepdims?: boolean): Value;
+  /** Σ x² over the axes in one pass (ONNX ReduceSumSquare). */
+  reduceSumSquare(x: Value, axes: number[], keepdims?: boolean): Value;
   /** Target shape: numbers, symbolic dims already known to the graph, or one -1. */
   reshape(x: Value, shape: Dim[]): Value;
   transpose(x: Value, perm: number[]): Value;
@@ -74,6 +76,18 @@ export interface Graph {
   unsqueeze(x: Value, axes: number[]): Value;
   /** Gradient by ScatterND with reduction 'add' (repeated indices accumulate). */
   gather(x: Value, indices: Value, axis?: number): Value;
+  /**
+   * Rows of x [rows, …] gathered by a 1-D int64 `index` when every row is read at exactly one
+   * position, `inverse[row]` (so index[inverse[r]] = r), and any other position reads a row only as
+   * padding whose gradient is zero (masked out of the loss). ∂x is then ḡ gathered by `inverse`:
+   * one pass, where gather's general rule scatters ḡ into zeros. Padded batches of words use it.
+   */
+  gatherOnce(x: Value, index: Value, inverse: Value): Value;
+  /**
+   * x cut along `axis` into `count` consecutive parts whose lengths are fed at run time (`sizes`,
+   * int64 [count], summing to the axis' length; ONNX Split). ∂x is the parts' ḡ concatenated.
+   */
+  split(x: Value, sizes: Value, count: number, axis?: number): Value[];
   where(cond: Value, a: Value, b: Value): Value;
   /** Over the last axis, as ONNX LayerNormalization (axis −1). */
   layerNorm(x: Value, gamma: Value, beta: Value, eps: number): Value;
