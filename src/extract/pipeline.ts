@@ -12,9 +12,8 @@ import { poolWords, wordAttention, type Pooling } from './align.js';
 import { forwardSentences, type SentenceForward } from './forward.js';
 import {
   ActivationStore, cleanStaleTemps, defaultStoreDir, identityDifference, INDEX_FILE, lockStore, openStore, rawAttnName, readIndex, storeFolderEntries,
-  attentionShardFile, layerShardFile, pieceShardFile, piecesName, shardDone, shardRange, STORE_FORMAT, STORE_VERSION, type ShardFileSpec, type StoreIdentity, type StoreIndex,
+  attentionShardFile, layerShardFile, pieceShardFile, piecesName, shardDone, shardRange, ShardFileWriter, STORE_FORMAT, STORE_VERSION, type StoreIdentity, type StoreIndex,
 } from './store.js';
-import { writeSafetensorsAsync } from '../model/safetensors.js';
 import { defaultStride } from './windows.js';
 import { canonicalModelId } from '../model/load.js';
 
@@ -59,9 +58,9 @@ export interface ExtractReport {
   /** Of `seconds`, the time spent in the engine's forward passes (the rest: tokenizing, pooling, writing). */
   forwardSeconds: number;
   /**
-   * Time breakdown of the rest: tokenizing, copying/pooling pieces to words (wall seconds on this
-   * thread), writing store files (wall seconds from a shard's first write to its last rename; off
-   * this thread, overlapped with the next shard's forward passes).
+   * Time breakdown of the rest: tokenizing, copying/pooling pieces to words and writing them to
+   * the shard files (wall seconds on this thread), making a shard's files final (wall seconds of
+   * its fsyncs and renames, on the thread pool, overlapped with the next shard's forward passes).
    */
   tokenizeSeconds: number;
   poolSeconds: number;
@@ -266,20 +265,33 @@ async function extractLocked(
   let computed = 0;
   let shardsWritten = 0;
   let shardsReused = 0;
-  // Shard k's files are written on the thread pool while shard k+1 runs through the model (the
-  // writes used to hold this thread, and with it the engine, ~1 s of every ~16). At most one
-  // shard waits on the disk: shard k+1's files start only once shard k's are renamed, so its
-  // vectors are all the extra memory this costs, and only while its writes last.
-  let writing: Promise<void> | null = null;
-  const writeShard = async (k: number, files: ShardFileSpec[], sentences: number): Promise<void> => {
+  // A shard's vectors go straight to its files' temporary names as sentences are pooled
+  // (store.ts ShardFileWriter), so they are never all in memory (13 layers x 20 MB for bert-base
+  // on PTB); at the shard's end the files are made final (fsync on the thread pool, rename) while
+  // the next shard runs through the model: the engine no longer waits ~1 s of every ~16 s for
+  // the writes. At most one shard is being made final at a time.
+  let committing: Promise<number> | null = null;
+  // Fault injection (tests) after shard k is final, placed where this thread waits for it, between
+  // two shards' forward passes: a signal then never lands while the engine's worker runs a batch.
+  const committed = async (): Promise<void> => {
+    if (committing) await faultPoint(`shard:${await committing}`);
+  };
+  const commitShard = async (k: number, writers: ShardFileWriter[], sentences: number): Promise<number> => {
     const tw = performance.now();
-    for (const f of files) await writeSafetensorsAsync(f.path, f.tensors, f.metadata);
+    try {
+      for (const w of writers) await w.commit();
+    } catch (err) {
+      for (const w of writers) w.discard();
+      throw err;
+    }
     writeSeconds += (performance.now() - tw) / 1000;
-    shardsWritten += files.length;
+    shardsWritten += writers.length;
     computed += sentences;
     shardsDone++;
-    await faultPoint(`shard:${k}`);
+    return k;
   };
+  // One sentence's pooled word vectors of one layer, reused (the rows are written out at once).
+  let scratch = new Float32Array(0);
   try {
     for (let k = 0; k < shards.length; k++) {
       const sh = shards[k]!;
@@ -295,7 +307,6 @@ async function extractLocked(
         continue;
       }
       const s0 = sh.firstSentence;
-      const vecs = new Map(layers.map((l) => [l, new Float32Array(sh.words * hidden)]));
       const shardPieces = pieceCounts.slice(s0, s0 + sh.sentences);
       const pieceOffsets: number[] = [];
       let shardPieceTotal = 0;
@@ -303,61 +314,81 @@ async function extractLocked(
         pieceOffsets.push(shardPieceTotal);
         shardPieceTotal += p;
       }
-      const pieceVecs = new Map(pieces.map((l) => [l, new Float32Array(shardPieceTotal * hidden)]));
-      const attnOut = new Map(attn.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
-      const rawOut = new Map(raw.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
-      const encs = ids.slice(s0, s0 + sh.sentences).map((x) => ({ ids: x }));
-      const attnLayers = union(attn, raw);
-      const poolSentence = (r: SentenceForward): void => {
-        const s = s0 + r.index;
-        bar.increment(1);
-        const off = sentenceMap[s]![1] * hidden;
-        for (const [l, out] of vecs) poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, out, off);
-        for (const [l, out] of pieceVecs) out.set(r.states.get(l)!, pieceOffsets[r.index]! * hidden);
-        if (!r.attentions) return;
-        const W = wordCounts[s]!;
-        for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
-        for (const [l, m] of rawOut) m.set(s, { data: r.attentions.get(l)!, shape: [cfg.numAttentionHeads, r.numPieces, r.numPieces] });
+      // Every file opened for this shard, discarded unless handed to commitShard.
+      const opened: ShardFileWriter[] = [];
+      const open = (spec: Parameters<typeof ShardFileWriter.open>[0]): ShardFileWriter => {
+        const w = ShardFileWriter.open(spec);
+        opened.push(w);
+        return w;
       };
-      await forwardSentences(await getEngine(), encs, {
-        hiddenStates: union(layers, pieces),
-        attentions: attnLayers,
-        batchSize,
-        padId: tok.padId,
-        maxPositions: cfg.maxPositionEmbeddings,
-        onSentence: (r) => {
-          const tp = performance.now();
-          try {
-            poolSentence(r);
-          } finally {
-            poolSeconds += (performance.now() - tp) / 1000;
+      let handedOff = false;
+      try {
+        const layerOut = new Map(layers.map((l) => [l, open(layerShardFile(dir, index, l, k, wordCounts.slice(s0, s0 + sh.sentences)))]));
+        const flatSpans = pieces.length > 0 ? Int32Array.from(spans.slice(s0, s0 + sh.sentences).flat(2)) : new Int32Array(0);
+        const pieceOut = new Map(pieces.map((l) => [l, open(pieceShardFile(dir, index, l, k, shardPieces, flatSpans))]));
+        const attnOut = new Map(attn.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
+        const rawOut = new Map(raw.map((l) => [l, new Map<number, { data: Float32Array; shape: number[] }>()]));
+        const encs = ids.slice(s0, s0 + sh.sentences).map((x) => ({ ids: x }));
+        const attnLayers = union(attn, raw);
+        const poolSentence = (r: SentenceForward): void => {
+          const s = s0 + r.index;
+          bar.increment(1);
+          const W = wordCounts[s]!;
+          if (layerOut.size > 0) {
+            if (scratch.length < W * hidden) scratch = new Float32Array(W * hidden);
+            const rows = scratch.subarray(0, W * hidden);
+            for (const [l, out] of layerOut) {
+              poolWords(r.states.get(l)!, hidden, spans[s]!, identity.pooling, rows, 0);
+              out.writeRows(sentenceMap[s]![1], rows);
+            }
           }
-        },
-        onBatch: (t, fs, copySeconds) => {
-          tokens += t;
-          forwardSeconds += fs;
-          poolSeconds += copySeconds;
-          const secs = (performance.now() - t0) / 1000;
-          bar.increment(0, { rate: secs > 0 ? Math.round(tokens / secs) : '-' });
-        },
-      });
-      const files: ShardFileSpec[] = [];
-      for (const [l, m] of attnOut) files.push(attentionShardFile(dir, index, attnName(l), k, m));
-      for (const [l, m] of rawOut) files.push(attentionShardFile(dir, index, rawAttnName(l), k, m));
-      for (const [l, v] of vecs) files.push(layerShardFile(dir, index, l, k, v, wordCounts.slice(s0, s0 + sh.sentences)));
-      if (pieceVecs.size > 0) {
-        const flatSpans = Int32Array.from(spans.slice(s0, s0 + sh.sentences).flat(2));
-        for (const [l, v] of pieceVecs) files.push(pieceShardFile(dir, index, l, k, v, shardPieces, flatSpans));
+          for (const [l, out] of pieceOut) out.writeRows(pieceOffsets[r.index]!, r.states.get(l)!);
+          if (!r.attentions) return;
+          for (const [l, m] of attnOut) m.set(s, { data: wordAttention(r.attentions.get(l)!, cfg.numAttentionHeads, r.numPieces, spans[s]!), shape: [cfg.numAttentionHeads, W + 2, W + 2] });
+          for (const [l, m] of rawOut) m.set(s, { data: r.attentions.get(l)!, shape: [cfg.numAttentionHeads, r.numPieces, r.numPieces] });
+        };
+        await forwardSentences(await getEngine(), encs, {
+          hiddenStates: union(layers, pieces),
+          attentions: attnLayers,
+          batchSize,
+          padId: tok.padId,
+          maxPositions: cfg.maxPositionEmbeddings,
+          onSentence: (r) => {
+            const tp = performance.now();
+            try {
+              poolSentence(r);
+            } finally {
+              poolSeconds += (performance.now() - tp) / 1000;
+            }
+          },
+          onBatch: (t, fs, copySeconds) => {
+            tokens += t;
+            forwardSeconds += fs;
+            poolSeconds += copySeconds;
+            const secs = (performance.now() - t0) / 1000;
+            bar.increment(0, { rate: secs > 0 ? Math.round(tokens / secs) : '-' });
+          },
+        });
+        // Made final in this order (a resumed run looks at each file on its own).
+        const writers = [
+          ...[...attnOut].map(([l, m]) => open(attentionShardFile(dir, index, attnName(l), k, m))),
+          ...[...rawOut].map(([l, m]) => open(attentionShardFile(dir, index, rawAttnName(l), k, m))),
+          ...layerOut.values(),
+          ...pieceOut.values(),
+        ];
+        await committed();
+        committing = commitShard(k, writers, sh.sentences);
+        handedOff = true;
+        // Failures surface at the next await of `committing` (next shard or the end), not as unhandled.
+        committing.catch(() => undefined);
+      } finally {
+        if (!handedOff) for (const w of opened) w.discard();
       }
-      if (writing) await writing;
-      writing = writeShard(k, files, sh.sentences);
-      // Failures surface at the next await of `writing` (next shard or the end), not as unhandled.
-      writing.catch(() => undefined);
     }
-    if (writing) await writing;
+    await committed();
   } finally {
-    // On a failure elsewhere, the write in flight still ends before the store lock is released.
-    await writing?.catch(() => undefined);
+    // On a failure elsewhere, the shard being made final still ends before the store lock is released.
+    await committing?.catch(() => undefined);
     bar.stop();
     removeHook();
   }

@@ -2,8 +2,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ArrayTensor, Precision } from '../model/types.js';
-import { DTYPE_BYTES, LITTLE_ENDIAN, readInto, readSafetensorsHeader, toFloat32, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader, type TensorToWrite } from '../model/safetensors.js';
-import { acquireLock, isTempName, processAlive } from '../util/atomic.js';
+import { DTYPE_BYTES, LITTLE_ENDIAN, readInto, readSafetensorsHeader, safetensorsLayout, tensorBytes, toFloat32, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader, type TensorToWrite } from '../model/safetensors.js';
+import { acquireLock, AtomicFile, isTempName, processAlive } from '../util/atomic.js';
 import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { cacheDir } from '../util/paths.js';
@@ -283,34 +283,40 @@ export function shardDone(dir: string, name: string, k: number): boolean {
   }
 }
 
-/** One store file to write: where, its tensors and its metadata (written by writeShardFile or the pipeline's async writer). */
+/**
+ * One store file to write: where, its metadata, and its tensors in file order: `vectors` first
+ * when the file has them (declared by shape only: they are streamed in, ShardFileWriter.writeRows),
+ * then the small tensors given whole.
+ */
 export interface ShardFileSpec {
   path: string;
+  vectors?: { dtype: 'F32' | 'F16'; shape: [number, number] };
   tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>;
   metadata: Record<string, string>;
 }
 
-export function layerShardFile(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, wordCounts: number[]): ShardFileSpec {
+const vectorDtype = (index: StoreIndex): 'F32' | 'F16' => (index.identity.dtype === 'float16' ? 'F16' : 'F32');
+
+/** layer.N/shard-k: `vectors` [words of the shard, hidden] (streamed) and `word_counts` I32 [sentences]. */
+export function layerShardFile(dir: string, index: StoreIndex, layer: number, k: number, wordCounts: number[]): ShardFileSpec {
   return {
     path: join(dir, layerName(layer), shardFile(k)),
-    tensors: {
-      vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
-      word_counts: { dtype: 'I32', shape: [wordCounts.length], data: Int32Array.from(wordCounts) },
-    },
+    vectors: { dtype: vectorDtype(index), shape: [index.shards[k]!.words, index.hiddenSize] },
+    tensors: { word_counts: { dtype: 'I32', shape: [wordCounts.length], data: Int32Array.from(wordCounts) } },
     metadata: { ...shardMeta(index, k), name: layerName(layer) },
   };
 }
 
 /**
  * Piece-level hidden states of shard k (request level 'piece'): `vectors` [Σ pieces, hidden]
- * (every piece incl. [CLS]/[SEP], sentences in order), `piece_counts` I32 [sentences] and
- * `word_spans` I32 [Σ words, 2], each word's [start, end) relative to its sentence's [CLS].
+ * (every piece incl. [CLS]/[SEP], sentences in order; streamed), `piece_counts` I32 [sentences]
+ * and `word_spans` I32 [Σ words, 2], each word's [start, end) relative to its sentence's [CLS].
  */
-export function pieceShardFile(dir: string, index: StoreIndex, layer: number, k: number, vectors: Float32Array, pieceCounts: number[], wordSpans: Int32Array): ShardFileSpec {
+export function pieceShardFile(dir: string, index: StoreIndex, layer: number, k: number, pieceCounts: number[], wordSpans: Int32Array): ShardFileSpec {
   return {
     path: join(dir, piecesName(layer), shardFile(k)),
+    vectors: { dtype: vectorDtype(index), shape: [pieceCounts.reduce((a, b) => a + b, 0), index.hiddenSize] },
     tensors: {
-      vectors: { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: [vectors.length / index.hiddenSize, index.hiddenSize], data: vectors },
       piece_counts: { dtype: 'I32', shape: [pieceCounts.length], data: Int32Array.from(pieceCounts) },
       word_spans: { dtype: 'I32', shape: [wordSpans.length / 2, 2], data: wordSpans },
     },
@@ -321,13 +327,57 @@ export function pieceShardFile(dir: string, index: StoreIndex, layer: number, k:
 export function attentionShardFile(dir: string, index: StoreIndex, name: string, k: number, perSentence: Map<number, { data: Float32Array; shape: number[] }>): ShardFileSpec {
   const tensors = new Map<string, TensorToWrite>();
   for (const [s, t] of [...perSentence.entries()].sort((a, b) => a[0] - b[0])) {
-    tensors.set(`sentence.${s}`, { dtype: index.identity.dtype === 'float16' ? 'F16' : 'F32', shape: t.shape, data: t.data });
+    tensors.set(`sentence.${s}`, { dtype: vectorDtype(index), shape: t.shape, data: t.data });
   }
   return { path: join(dir, name, shardFile(k)), tensors, metadata: { ...shardMeta(index, k), name } };
 }
 
-/** Write one store file now (temporary name, then rename). */
+/**
+ * A store file being written under its temporary name (util/atomic.ts AtomicFile): its head and
+ * small tensors at open, then the rows of `vectors` as they come, in any order, straight to the
+ * file, so a shard's vectors (13 layers x 20 MB for bert-base on PTB) are never held in memory;
+ * `commit` makes it final. The bytes are those writeSafetensors writes for the same tensors.
+ */
+export class ShardFileWriter {
+  private constructor(
+    private readonly file: AtomicFile,
+    private readonly vectorsAt: number,
+    private readonly spec: ShardFileSpec,
+  ) {}
+
+  static open(spec: ShardFileSpec): ShardFileWriter {
+    const small = spec.tensors instanceof Map ? [...spec.tensors.entries()] : Object.entries(spec.tensors);
+    const layout = safetensorsLayout([...(spec.vectors ? [['vectors', spec.vectors] as [string, ShardFileSpec['vectors'] & object]] : []), ...small], spec.metadata);
+    const file = AtomicFile.open(spec.path);
+    let at = 0;
+    for (const part of layout.head) {
+      file.writeAt(part, at);
+      at += part.byteLength;
+    }
+    for (const [name, t] of small) file.writeAt(tensorBytes(t), layout.dataStart + layout.ranges.get(name)![0]);
+    return new ShardFileWriter(file, layout.dataStart + (spec.vectors ? layout.ranges.get('vectors')![0] : 0), spec);
+  }
+
+  /** Rows [row, row + data.length / width) of `vectors`. */
+  writeRows(row: number, data: Float32Array): void {
+    const v = this.spec.vectors!;
+    if (data.length === 0) return;
+    const bytes = tensorBytes({ dtype: v.dtype, shape: [data.length], data });
+    this.file.writeAt(bytes, this.vectorsAt + row * v.shape[1] * DTYPE_BYTES[v.dtype]);
+  }
+
+  commit(): Promise<void> {
+    return this.file.commit();
+  }
+
+  discard(): void {
+    this.file.discard();
+  }
+}
+
+/** Write one store file without streamed vectors now (temporary name, then rename). */
 export function writeShardFile(f: ShardFileSpec): void {
+  if (f.vectors) throw new Error(`${f.path}: a file with streamed vectors is written through ShardFileWriter`);
   writeSafetensors(f.path, f.tensors, f.metadata);
 }
 

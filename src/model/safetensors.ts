@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { InputError } from '../util/errors.js';
-import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 /**
  * The safetensors format (https://huggingface.co/docs/safetensors, "Format"): an 8-byte
@@ -271,53 +271,63 @@ export interface TensorToWrite {
   data: Float32Array | Int32Array | ArrayLike<number>;
 }
 
-/** Encode tensors as safetensors bytes (header padded to 8 bytes with spaces, as the reference writer does). */
-export function encodeSafetensors(tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): Buffer[] {
-  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+/**
+ * A tensor's bytes as the file holds them (little-endian). Float32 data on a little-endian host
+ * is a view of the caller's array, not a copy (a store shard is 20 MB a layer), so it must not
+ * change until written.
+ */
+export function tensorBytes(t: TensorToWrite): Buffer {
+  const n = t.data.length;
+  if (t.dtype === 'F32' && t.data instanceof Float32Array && LITTLE_ENDIAN) return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const buf = Buffer.alloc(n * BYTES[t.dtype]);
+  if (t.dtype === 'F32') {
+    for (let i = 0; i < n; i++) buf.writeFloatLE(t.data[i]!, i * 4);
+  } else if (t.dtype === 'F16') {
+    for (let i = 0; i < n; i++) buf.writeUInt16LE(f32ToF16(t.data[i]!), i * 2);
+  } else if (t.dtype === 'I32') {
+    for (let i = 0; i < n; i++) buf.writeInt32LE(t.data[i]!, i * 4);
+  } else {
+    for (let i = 0; i < n; i++) buf.writeBigInt64LE(BigInt(t.data[i]!), i * 8);
+  }
+  return buf;
+}
+
+/**
+ * The head of a safetensors file holding these tensors in this order (8-byte header length, then
+ * the JSON header padded to 8 bytes with spaces, as the reference writer does), where its data
+ * starts, and each tensor's [begin, end) byte range from there. A writer may then fill the data
+ * in any order (src/extract/store.ts streams a shard's vectors as sentences are pooled).
+ */
+export function safetensorsLayout(tensors: readonly [string, { dtype: TensorToWrite['dtype']; shape: number[] }][], metadata?: Record<string, string>): { head: Buffer[]; dataStart: number; ranges: Map<string, [number, number]> } {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
-  const bodies: Buffer[] = [];
+  const ranges = new Map<string, [number, number]>();
   let offset = 0;
-  for (const [name, t] of entries) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== n) throw new Error(`tensor ${name}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
-    let buf: Buffer;
-    if (t.dtype === 'F32' && t.data instanceof Float32Array && LITTLE_ENDIAN) {
-      // The caller's float32 bytes are the file's bytes: written from a view, not a copy (a
-      // store shard is 20 MB a layer), so `t.data` must not change until the write is done.
-      buf = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    } else if (t.dtype === 'F32') {
-      buf = Buffer.alloc(n * 4);
-      const src = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
-      for (let i = 0; i < n; i++) buf.writeFloatLE(src[i]!, i * 4);
-    } else if (t.dtype === 'F16') {
-      buf = Buffer.alloc(n * 2);
-      for (let i = 0; i < n; i++) buf.writeUInt16LE(f32ToF16(t.data[i]!), i * 2);
-    } else if (t.dtype === 'I32') {
-      buf = Buffer.alloc(n * 4);
-      for (let i = 0; i < n; i++) buf.writeInt32LE(t.data[i]!, i * 4);
-    } else {
-      buf = Buffer.alloc(n * 8);
-      for (let i = 0; i < n; i++) buf.writeBigInt64LE(BigInt(t.data[i]!), i * 8);
-    }
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + buf.byteLength] };
-    offset += buf.byteLength;
-    bodies.push(buf);
+  for (const [name, t] of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    ranges.set(name, [offset, offset + bytes]);
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const jsonBuf = Buffer.from(json, 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(jsonBuf.byteLength));
-  return [len, jsonBuf, ...bodies];
+  return { head: [len, jsonBuf], dataStart: 8 + jsonBuf.byteLength, ranges };
+}
+
+/** Encode tensors as safetensors bytes (safetensorsLayout, then each tensor's tensorBytes). */
+export function encodeSafetensors(tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): Buffer[] {
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  for (const [name, t] of entries) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) throw new Error(`tensor ${name}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+  }
+  return [...safetensorsLayout(entries, metadata).head, ...entries.map(([, t]) => tensorBytes(t))];
 }
 
 /** Write a safetensors file atomically (temporary name, then rename). */
 export function writeSafetensors(path: string, tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/** writeSafetensors off this thread (util/atomic.ts writeFileAtomicAsync); float32 data must not change until it settles. */
-export function writeSafetensorsAsync(path: string, tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
-  return writeFileAtomicAsync(path, encodeSafetensors(tensors, metadata));
 }

@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { fsync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
 
@@ -43,38 +44,64 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
 }
 
 /**
- * writeFileAtomic on libuv's thread pool: the same temporary name, fsync and rename, while this
- * thread goes on (the extraction pipeline writes shard k while shard k+1 runs through the model).
- * `data` must not change until the promise settles. A temporary file still being written when
- * the process exits (an interrupt) is removed at exit, as held locks are.
+ * A file written in pieces at positions (any order) under its temporary name, then made final by
+ * `commit` (fsync on libuv's thread pool, close, rename) or removed by `discard`. The activation
+ * store streams a shard's vectors into one as sentences are pooled, so they are never all in
+ * memory. A temporary file still open when the process exits (an interrupt) is removed at exit,
+ * as held locks are.
  */
-export async function writeFileAtomicAsync(path: string, data: readonly Uint8Array[]): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
-  inFlight.add(tmp);
-  installExitHook();
-  try {
-    let fh;
+export class AtomicFile {
+  private constructor(
+    readonly path: string,
+    private readonly tmp: string,
+    private readonly fd: number,
+  ) {}
+
+  static open(path: string): AtomicFile {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = tempPathFor(path);
+    let fd: number;
     try {
-      fh = await open(tmp, 'w');
+      fd = openSync(tmp, 'w');
     } catch (err) {
-      throw withBytesNeeded(err, data, path);
+      throw withBytesNeeded(err, [], path);
     }
+    inFlight.add(tmp);
+    installExitHook();
+    return new AtomicFile(path, tmp, fd);
+  }
+
+  /** Write `data` at byte `position` (whole; a failure discards the file). */
+  writeAt(data: Uint8Array, position: number): void {
     try {
-      for (const part of data) {
-        let off = 0;
-        while (off < part.byteLength) off += (await fh.write(part, off, part.byteLength - off)).bytesWritten;
-      }
-      await fh.sync();
+      let off = 0;
+      while (off < data.byteLength) off += writeSync(this.fd, data, off, data.byteLength - off, position + off);
     } catch (err) {
-      await fh.close();
-      await rm(tmp, { force: true });
-      throw withBytesNeeded(err, data, path);
+      this.discard();
+      throw withBytesNeeded(err, data, this.path);
     }
-    await fh.close();
-    await rename(tmp, path);
-  } finally {
-    inFlight.delete(tmp);
+  }
+
+  async commit(): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+      closeSync(this.fd);
+      await rename(this.tmp, this.path);
+    } catch (err) {
+      this.discard();
+      throw withBytesNeeded(err, [], this.path);
+    }
+    inFlight.delete(this.tmp);
+  }
+
+  discard(): void {
+    if (!inFlight.delete(this.tmp)) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    rmSync(this.tmp, { force: true });
   }
 }
 
@@ -111,7 +138,7 @@ export function processAlive(pid: number): boolean {
  * process.exit) so a stopped run never blocks the next one.
  */
 const heldLocks = new Set<string>();
-/** Temporary files of writeFileAtomicAsync calls not yet renamed, removed at exit. */
+/** Temporary files of AtomicFiles not yet renamed, removed at exit. */
 const inFlight = new Set<string>();
 let exitHook = false;
 
