@@ -14,7 +14,7 @@
  */
 const CAP = process.env.BENCH_MEMORY_TRAIN ? Number(process.env.BENCH_MEMORY_TRAIN) : undefined;
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,14 @@ import { writeSyntheticStore } from './store-read.js';
 
 const HIDDEN = 768;
 const SELF = fileURLToPath(import.meta.url);
+
+/** GLIBC_TUNABLES as bin/bert-probe's sh line sets them (the caller's own appended, as there). */
+function cliMallocTunables(): string {
+  const line = readFileSync(fileURLToPath(new URL('../../bin/bert-probe', import.meta.url)), 'utf8').split('\n')[1] ?? '';
+  const ours = /GLIBC_TUNABLES="([^"$]*)/.exec(line)?.[1];
+  if (!ours) throw new Error('bin/bert-probe sets no GLIBC_TUNABLES on its second line');
+  return process.env.GLIBC_TUNABLES ? `${ours}:${process.env.GLIBC_TUNABLES}` : ours;
+}
 
 async function treeSplits(corpus: string): Promise<{ train: Sentence[]; dev: Sentence[] }> {
   const s = await loadSplits(corpus, { offline: true });
@@ -64,7 +72,9 @@ export async function benchStructuralMemory(): Promise<void> {
     try {
       writeSyntheticStore(join(dir, 'train'), s.train.map((x) => x.words.length), HIDDEN, 1);
       writeSyntheticStore(join(dir, 'dev'), s.dev.map((x) => x.words.length), HIDDEN, 1);
-      const r = spawnSync(process.execPath, [...(process.env.BENCH_MEMORY_NO_GC ? [] : ['--expose-gc']), SELF, 'child', corpus, join(dir, 'train'), join(dir, 'dev')], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+      // The child allocates as the CLI does: with the malloc tunables bin/bert-probe starts node with.
+      const env = { ...process.env, GLIBC_TUNABLES: cliMallocTunables() };
+      const r = spawnSync(process.execPath, [...(process.env.BENCH_MEMORY_NO_GC ? [] : ['--expose-gc']), SELF, 'child', corpus, join(dir, 'train'), join(dir, 'dev')], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`structural-memory child (${corpus}) failed: ${r.stderr}`);
       const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
       results.push(res);
