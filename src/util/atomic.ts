@@ -18,15 +18,19 @@ export function isTempName(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
+/** The folder made, a temporary name beside `path` opened for writing (a failure says what `data` needed). */
+function openTemp(path: string, data: string | Uint8Array | readonly Uint8Array[]): { tmp: string; fd: number } {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  let fd: number;
   try {
-    fd = openSync(tmp, 'w');
+    return { tmp, fd: openSync(tmp, 'w') };
   } catch (err) {
     throw withBytesNeeded(err, data, path);
   }
+}
+
+export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
+  const { tmp, fd } = openTemp(path, data);
   try {
     const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
     for (const part of parts) {
@@ -58,14 +62,7 @@ export class AtomicFile {
   ) {}
 
   static open(path: string): AtomicFile {
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = tempPathFor(path);
-    let fd: number;
-    try {
-      fd = openSync(tmp, 'w');
-    } catch (err) {
-      throw withBytesNeeded(err, [], path);
-    }
+    const { tmp, fd } = openTemp(path, []);
     inFlight.add(tmp);
     installExitHook();
     return new AtomicFile(path, tmp, fd);
