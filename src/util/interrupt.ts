@@ -2,11 +2,14 @@
  * SIGINT / SIGTERM (issue 15 item 2). The CLI installs one handler per process (src/cli/
  * common.ts); modules that hold state a user would want kept register a hook here: the
  * ResultSet marks its manifest `interrupted` with the stage and writes what is finished, locks
- * are released. Hooks run synchronously, then the process exits 130 (SIGINT) or 143 (SIGTERM),
+ * are released. Hooks run synchronously; then, once the worker threads have finished the request
+ * they run (at most 3 s; util/worker-client.ts quiesceWorkers), the process exits 130 (SIGINT) or 143 (SIGTERM),
  * the shell convention 128 + signal number. Files are only ever renamed into place whole
  * (util/atomic.ts), and a signal is handled between two JavaScript tasks, so no half-written
  * file is left behind by an interrupt.
  */
+import { quiesceWorkers } from './worker-client.js';
+
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';
 
 export const SIGNAL_EXIT: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -43,7 +46,8 @@ export function installSignalHandlers(report: (message: string) => void): void {
         report(`while stopping: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    process.exit(code);
+    // Worker threads running onnxruntime finish their batch first (≤ 3 s): exiting under one aborts the process.
+    void quiesceWorkers(3000).finally(() => process.exit(code));
   };
   process.on('SIGINT', () => handle('SIGINT'));
   process.on('SIGTERM', () => handle('SIGTERM'));

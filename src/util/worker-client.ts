@@ -10,6 +10,23 @@ import { Worker } from 'node:worker_threads';
 export type WorkerHello = { type: 'ready' } | { type: 'error'; message: string };
 export type WorkerAnswer<A> = ({ id: number } & A) | { id: number; error: string };
 
+/** Clients whose worker is alive (quiesceWorkers waits on them). */
+const live = new Set<{ readonly busy: boolean }>();
+let closing = false;
+
+/**
+ * Before the process exits on a signal (util/interrupt.ts): no new request is sent (a call made
+ * from now on never settles), and the ones a worker is running finish, for at most `ms`. A
+ * worker torn down inside a native call (onnxruntime running a batch) aborts the whole process
+ * (SIGABRT, "terminate called after throwing an instance of 'Napi::Error'") instead of letting
+ * it exit with the signal's code.
+ */
+export async function quiesceWorkers(ms: number): Promise<void> {
+  closing = true;
+  const deadline = performance.now() + ms;
+  while ([...live].some((c) => c.busy) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 export class WorkerClient<A extends object> {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (a: A) => void; reject: (e: Error) => void }>();
@@ -34,7 +51,16 @@ export class WorkerClient<A extends object> {
       this.pending.clear();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the ${what} worker thread exited (code ${code})`)));
+    worker.on('exit', (code) => {
+      live.delete(this);
+      fail(new Error(`the ${what} worker thread exited (code ${code})`));
+    });
+    live.add(this);
+  }
+
+  /** Whether the worker is running a request. */
+  get busy(): boolean {
+    return this.pending.size > 0;
   }
 
   /** Start the worker at `url` with `workerData`; resolves once it says it is ready. */
@@ -59,6 +85,7 @@ export class WorkerClient<A extends object> {
   /** Send one request (`transfer`: buffers moved, not copied); its answer, in the worker's order. */
   call(request: object, transfer: ArrayBuffer[] = []): Promise<A> {
     if (this.failure) return Promise.reject(this.failure);
+    if (closing) return new Promise(() => {}); // the process is exiting on a signal
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -69,6 +96,7 @@ export class WorkerClient<A extends object> {
 
   async terminate(): Promise<void> {
     this.worker.removeAllListeners('exit');
+    live.delete(this);
     await this.worker.terminate();
   }
 }
