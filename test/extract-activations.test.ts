@@ -10,6 +10,7 @@ import { writeSafetensors } from '../src/model/safetensors.js';
 import { packagedBertVocab, tokenizerFromVocab } from '../src/model/tokenizer.js';
 import type { Corpus } from '../src/corpus/types.js';
 import { InputError } from '../src/util/errors.js';
+import type { ActivationSource } from '../src/extract/request.js';
 import { FakeEngine, fakeCorpus, fakeModel } from './extract-fakes.js';
 import { tempDir } from './helpers.js';
 
@@ -18,6 +19,17 @@ const plant = (s: number, t: number, l: number, d: number): number => Math.froun
 
 function corpusOf(sentences: string[][], id = 'planted'): Corpus {
   return { id, format: 'test', sha256: id, files: [], skipped: {}, warnings: [], sentences: sentences.map((words, i) => ({ id: `p${i}`, source: { file: 'planted.conllu', line: 1 + i * 10 }, words })) };
+}
+
+/** readWords into a buffer from `alloc` (a pooled one, larger than needed): the same values, in that buffer. */
+async function assertReadsInto(src: ActivationSource, layer: number, sentences: number[]): Promise<void> {
+  const fresh = await src.readWords(layer, sentences);
+  const buffer = new Float32Array(fresh.length + 64).fill(NaN).buffer;
+  const asked: number[] = [];
+  const got = await src.readWords(layer, sentences, (bytes) => (asked.push(bytes), buffer));
+  assert.deepEqual(asked, [fresh.length * 4]);
+  assert.ok(got.buffer === buffer && got.byteOffset === 0 && got.length === fresh.length, 'a view from the start of the buffer given');
+  assert.deepEqual(got, fresh);
 }
 
 const WORDS = [['the', 'cat', 'sat'], ['u.s.', 'unaffable', 'dogs', 'ran', '.'], ['a'], ['running', 'fast', 'today', 'and', 'yesterday', 'too']];
@@ -34,6 +46,8 @@ test('our store through --activations: counts checked against the corpus (exit 2
   await assert.rejects(openActivations(dir, fakeCorpus(8)), (e: unknown) => e instanceof InputError && /holds 9 sentences; the corpus fake-corpus has 8/.test(e.message));
   const limited = await openActivations(dir, fakeCorpus(8), { allowLonger: true }); // --limit 8
   assert.deepEqual(await limited.readWords(0, [7]), await made.readWords(0, [7]));
+  await assertReadsInto(made, 3, [8, 2, 3]);
+  await assertReadsInto(limited, 0, [7, 1]);
   const changed = fakeCorpus(9);
   changed.sentences[5]!.words.push('extra');
   await assert.rejects(openActivations(dir, changed), (e: unknown) => e instanceof InputError && /sentence 5 \(s5, fake:6\) has \d+ words in the corpus but \d+ in the activation store/.test(e.message));
@@ -225,6 +239,7 @@ test('a real model end to end: pieces extracted by us, written as a convert_raw_
     const b = await words.readWords(l, all);
     assert.equal(a.length, b.length);
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `layer ${l} value ${i}: ${a[i]} vs ${b[i]}`);
+    await assertReadsInto(src, l, all);
   }
   await src.close();
 });

@@ -190,5 +190,68 @@ test('steps in a worker thread (transferred batches, queued two ahead) train exa
   const inWorker = await run(true);
   assert.deepEqual(inWorker, local);
   assert.ok(local.history[5]![1]! < local.history[0]![1]!, 'it learns');
+
+  // Recycled batches: each batch's x buffer comes back (from the worker: moved there and back)
+  // once its step or dev loss is done, whole and holding what was sent, and training is unchanged.
+  for (const worker of [false, true]) {
+    const params = initParams(def, 3);
+    const given: { bytes: number; first: number }[] = [];
+    const give = (bufs: ArrayBuffer[]) => bufs.forEach((b) => given.push({ bytes: b.byteLength, first: new Float32Array(b)[0]! }));
+    // x in a buffer larger than the batch (as BufferPool hands out): the whole buffer travels.
+    const xOf = (x: Float32Array) => {
+      const view = new Float32Array(new ArrayBuffer(256), 0, x.length);
+      view.set(x);
+      return view;
+    };
+    const recycle = { feeds: ['x'], give };
+    const r = await trainProbe({
+      probe, params, worker, learningRate: 0.05, maxEpochs: 6, patience: 10,
+      train: () => batches(data.map((d) => ({ feeds: { x: { data: xOf(d.x), dims: [3, 4] }, y: { data: d.y.slice(), dims: [3, 1] } }, count: 3, transfer: true, recycle }))),
+      dev: () => batches(data.slice(0, 2).map((d) => ({ feeds: { x: { data: xOf(d.x), dims: [3, 4] }, y: { data: d.y, dims: [3, 1] } }, count: 3, recycle }))),
+    });
+    assert.deepEqual([...params[0]!], local.params, `recycled batches (worker ${worker}) train the same`);
+    assert.equal(r.epochs, 6);
+    assert.equal(given.length, 6 * (12 + 2), `one buffer back per train step and dev batch (worker ${worker})`);
+    assert.ok(given.every((g) => g.bytes === 256), 'whole buffers, not detached');
+    assert.deepEqual(given.slice(0, 12).map((g) => g.first), data.map((d) => d.x[0]!), 'each holding its batch');
+  }
   await probe.dispose();
+});
+
+test('lossAndGrad writes the gradients into arrays given (pre-allocated outputs), equal to those it returns otherwise', async () => {
+  const def: ProbeDefinition = {
+    name: 'two',
+    params: [{ name: 'w', shape: [3, 2], init: { uniform: [-0.5, 0.5] } }, { name: 'b', shape: [2], init: { uniform: [-0.5, 0.5] } }],
+    inputs: [{ name: 'x', shape: ['n', 3] }],
+    build(g, p, i) {
+      const y = g.add(g.matmul(i.x!, p.w!), p.b!);
+      return { loss: g.reduceSum(g.mul(y, y), [0, 1]), outputs: {} };
+    },
+  };
+  const probe = await compileProbe(def, { threads: 1 });
+  const params = initParams(def, 5);
+  const feeds = { x: { data: Float32Array.from([1, 2, 3, -1, 0.5, 2]), dims: [2, 3] } };
+  const plain = await probe.lossAndGrad(params, feeds);
+  const into = [new Float32Array(6).fill(NaN), new Float32Array(2).fill(NaN)];
+  const r = await probe.lossAndGrad(params, feeds, into);
+  assert.equal(r.loss, plain.loss);
+  assert.ok(r.grads[0] === into[0] && r.grads[1] === into[1], 'the arrays given are returned');
+  assert.deepEqual(into.map((a) => [...a]), plain.grads.map((a) => [...a]));
+  await assert.rejects(probe.lossAndGrad(params, feeds, [into[0]!]), /1 gradient arrays for 2 parameters/);
+  await probe.dispose();
+});
+
+test('Float32Adam: a gradient already in its slot (gradientSlots) steps as one passed in', () => {
+  const g = Float32Array.from({ length: 37 }, (_, i) => Math.sin(i));
+  const a = new Float32Adam([Float32Array.from({ length: 37 }, (_, i) => i / 10)], 0.01, 0.9, 0.999, 1e-8, false, true);
+  const b = new Float32Adam([Float32Array.from({ length: 37 }, (_, i) => i / 10)], 0.01, 0.9, 0.999, 1e-8, false, true);
+  const slots = b.gradientSlots;
+  if (!slots) return; // no WebAssembly SIMD here: no slots, step() copies
+  assert.equal(slots[0]!.length, 37);
+  for (let k = 0; k < 3; k++) {
+    a.step([g]);
+    slots[0]!.set(g);
+    b.step(slots);
+  }
+  assert.deepEqual([...b.params[0]!], [...a.params[0]!]);
 });

@@ -4,7 +4,7 @@
  * themselves. Reads copy the asked sentences in the order given, as a store's positional reads do.
  */
 import type { ArrayTensor } from '../model/types.js';
-import type { ActivationSource, PieceBatch } from './request.js';
+import { wordArray, type ActivationSource, type PieceBatch } from './request.js';
 import { MissingActivation } from './store.js';
 
 export function memorySource(layers: ReadonlyMap<number, readonly Float32Array[]>, hidden: number): ActivationSource {
@@ -28,12 +28,12 @@ export function memorySource(layers: ReadonlyMap<number, readonly Float32Array[]
     wordCounts,
     hasPieces: false,
     description: { kind: 'memory', sentences: first.length, hidden },
-    async readWords(layer: number, sentences: readonly number[]): Promise<Float32Array> {
+    async readWords(layer: number, sentences: readonly number[], alloc?: (bytes: number) => ArrayBuffer): Promise<Float32Array> {
       const vs = layers.get(layer);
       if (!vs) throw new MissingActivation(`layer.${layer} is not in this in-memory activation source`);
       let total = 0;
       for (const s of sentences) total += vs[s]!.length;
-      const out = new Float32Array(total);
+      const out = wordArray(total, alloc);
       let at = 0;
       for (const s of sentences) {
         out.set(vs[s]!, at);

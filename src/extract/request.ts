@@ -76,8 +76,11 @@ export interface ActivationSource {
   readonly hasPieces: boolean;
   /** What this source is, for manifest.json (kind, path(s), model, pooling, ...). */
   readonly description: Record<string, unknown>;
-  /** Word-level vectors [Σ words of these sentences, hiddenSize], in the order given. */
-  readWords(layer: number, sentences: readonly number[]): Promise<Float32Array>;
+  /**
+   * Word-level vectors [Σ words of these sentences, hiddenSize], in the order given: a view from
+   * the start of a buffer of `alloc(bytes)` when given (util/buffer-pool.ts), else a fresh array.
+   */
+  readWords(layer: number, sentences: readonly number[], alloc?: (bytes: number) => ArrayBuffer): Promise<Float32Array>;
   /** Piece level (stores built with level 'piece', piece-level hdf5); throws unless `hasPieces`. */
   readPieces(layer: number, sentences: readonly number[]): Promise<PieceBatch>;
   /** Word-level attention [heads, W+2, W+2] of one sentence ([CLS] = 0, [SEP] = W+1). */
@@ -88,4 +91,15 @@ export interface ActivationSource {
   hasAttention(sentence: number): boolean;
   /** Release open files; call when the run ends. */
   close(): Promise<void>;
+}
+
+/**
+ * The array readWords returns: `length` floats from the start of `alloc(bytes)`, or a fresh
+ * zeroed array. Not zeroed from `alloc`: every reader writes every value.
+ */
+export function wordArray(length: number, alloc?: (bytes: number) => ArrayBuffer): Float32Array {
+  if (!alloc) return new Float32Array(length);
+  const buffer = alloc(length * 4);
+  if (buffer.byteLength < length * 4) throw new Error(`readWords: a buffer of ${buffer.byteLength} bytes for ${length * 4}`);
+  return new Float32Array(buffer, 0, length);
 }

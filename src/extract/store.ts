@@ -8,7 +8,7 @@ import { InputError, RuntimeFailure } from '../util/errors.js';
 import { attnName, layerName } from '../util/names.js';
 import { cacheDir } from '../util/paths.js';
 import { poolWords, type Pooling } from './align.js';
-import type { ActivationSource, PieceBatch } from './request.js';
+import { wordArray, type ActivationSource, type PieceBatch } from './request.js';
 
 /**
  * The activation store: word-level model outputs of one corpus on disk, so every probe on the
@@ -506,19 +506,18 @@ export class ActivationStore implements ActivationSource {
   }
 
   /** Word-level vectors [Σ words, hidden] of these sentences, in the order given (positional reads). */
-  async readWords(layer: number, sentences: readonly number[]): Promise<Float32Array> {
+  async readWords(layer: number, sentences: readonly number[], alloc?: (bytes: number) => ArrayBuffer): Promise<Float32Array> {
     const H = this.hiddenSize;
     let words = 0;
     for (const s of sentences) words += this.wordCounts[this.locate(s).global]!;
     if (this.wordLayers.includes(layer)) {
       // Every row is read into `out`, so it skips the zero fill (a trainer reads a layer each epoch).
-      const bytes = Buffer.allocUnsafeSlow(words * H * 4);
-      const out = new Float32Array(bytes.buffer, bytes.byteOffset, words * H);
+      const out = wordArray(words * H, alloc ?? ((bytes) => Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer));
       this.readRows(sentences, 'vectors', H, out, (part, local, k) => ({ file: join(part.dir, layerName(layer), shardFile(k)), from: part.index.sentenceMap[local]![1], count: part.index.wordCounts[local]! }));
       return out;
     }
     if (this.pieceLayers.includes(layer)) {
-      const out = new Float32Array(words * H);
+      const out = wordArray(words * H, alloc);
       // Pieces pooled on read with the store's pooling: the same poolWords the word-level path uses.
       const { vectors, pieceCounts, wordSpans } = await this.readPieces(layer, sentences);
       let p = 0;

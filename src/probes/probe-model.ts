@@ -61,7 +61,8 @@ export interface ProbeGraphs {
 
 /** A probe's graphs opened in onnxruntime sessions (in this thread). */
 export interface ProbeSessions {
-  lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>): Promise<{ loss: number; grads: Float32Array[] }>;
+  /** `into`: arrays (one per parameter) to write the gradients into, returned as `grads`. */
+  lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>, into?: Float32Array[]): Promise<{ loss: number; grads: Float32Array[] }>;
   loss(params: Float32Array[], feeds: Record<string, Feed>): Promise<number>;
   predict(params: Float32Array[], feeds: Record<string, Feed>): Promise<Record<string, { data: Float32Array; dims: number[] }>>;
   dispose(): Promise<void>;
@@ -106,8 +107,13 @@ class OnnxProbeSessions implements ProbeSessions {
     return all;
   }
 
-  async lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>): Promise<{ loss: number; grads: Float32Array[] }> {
-    const r = await this.train.run(this.feeds(params, feeds));
+  async lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>, into?: Float32Array[]): Promise<{ loss: number; grads: Float32Array[] }> {
+    const fetches: Record<string, Feed> = {};
+    if (into) {
+      if (into.length !== this.params.length) throw new Error(`probe '${this.name}': ${into.length} gradient arrays for ${this.params.length} parameters`);
+      this.params.forEach((p, k) => (fetches[`grad.${p.name}`] = { data: into[k]!, dims: p.shape }));
+    }
+    const r = await this.train.run(this.feeds(params, feeds), fetches);
     return { loss: Number(r.loss!.data[0]), grads: this.params.map((p) => r[`grad.${p.name}`]!.data as Float32Array) };
   }
 
@@ -143,8 +149,8 @@ class OnnxProbe implements CompiledProbe {
   ) {
     this.masks = graphs.masks;
   }
-  lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>) {
-    return this.sessions.lossAndGrad(params, feeds);
+  lossAndGrad(params: Float32Array[], feeds: Record<string, Feed>, into?: Float32Array[]) {
+    return this.sessions.lossAndGrad(params, feeds, into);
   }
   loss(params: Float32Array[], feeds: Record<string, Feed>) {
     return this.sessions.loss(params, feeds);

@@ -12,6 +12,7 @@
  * epochs, train shuffled every epoch, batches of 20 sentences).
  */
 import type { Sentence } from '../corpus/types.js';
+import { BufferPool } from '../util/buffer-pool.js';
 import { mulberry32, shuffled } from '../util/random.js';
 import { structuralDepthLoss, structuralDistanceLoss } from './blocks.js';
 import type { SplitData } from './contract.js';
@@ -191,13 +192,16 @@ export function structuralFeeds(sentences: readonly Sentence[], x: Float32Array,
   return { count: b, feeds };
 }
 
-/** Batches of `size` sentences in the order given, each read when needed (the next one read ahead). */
-export async function* streamBatches<T>(split: SplitData, layer: number, order: readonly number[], size: number, make: (sentences: Sentence[], x: Float32Array) => T): AsyncGenerator<T> {
+/**
+ * Batches of `size` sentences in the order given, each read when needed (the next one read
+ * ahead), into buffers from `alloc` when given (ActivationSource.readWords).
+ */
+export async function* streamBatches<T>(split: SplitData, layer: number, order: readonly number[], size: number, make: (sentences: Sentence[], x: Float32Array) => T, alloc?: (bytes: number) => ArrayBuffer): AsyncGenerator<T> {
   const starts: number[] = [];
   for (let i = 0; i < order.length; i += size) starts.push(i);
   const read = (i: number) => {
     const idx = order.slice(i, i + size);
-    return split.activations.readWords(layer, idx).then((x) => make(idx.map((k) => split.sentences[k]!), x));
+    return split.activations.readWords(layer, idx, alloc).then((x) => make(idx.map((k) => split.sentences[k]!), x));
   };
   let next = starts.length ? read(starts[0]!) : null;
   for (let k = 0; k < starts.length; k++) {
@@ -243,13 +247,15 @@ export async function fitStructural(opts: {
   // The dev loss is a mean of per-sentence losses, so batch composition does not change it:
   // batching dev sentences by length only saves padding.
   const devOrder = dev.sentences.map((_, i) => i).sort((a, b) => dev.sentences[a]!.words.length - dev.sentences[b]!.words.length);
-  // Each batch is read afresh, so its buffers can move to the training worker.
-  const make = (s: Sentence[], x: Float32Array): Batch => ({ ...structuralFeeds(s, x, kind, hidden), transfer: true });
+  // Each batch's feeds are built afresh, so their buffers can move to the training worker; the
+  // vectors' buffer comes back and holds a later batch.
+  const pool = new BufferPool();
+  const make = (s: Sentence[], x: Float32Array): Batch => ({ ...structuralFeeds(s, x, kind, hidden), transfer: true, recycle: { feeds: ['x'], give: pool.give } });
   const r = await trainProbe({
     probe,
     params,
-    train: () => streamBatches(train, layer, shuffled(trainOrder, shuffleRand), batchSize, make),
-    dev: () => streamBatches(dev, layer, devOrder, batchSize, make),
+    train: () => streamBatches(train, layer, shuffled(trainOrder, shuffleRand), batchSize, make, pool.take),
+    dev: () => streamBatches(dev, layer, devOrder, batchSize, make, pool.take),
     learningRate: 0.001,
     maxEpochs: opts.maxEpochs,
     seed: opts.seed,

@@ -23,9 +23,12 @@ async function main(): Promise<void> {
   port.on('message', (req: StepperRequest) => {
     queue = queue.then(async () => {
       try {
-        if (req.op === 'step') port.postMessage({ id: req.id, loss: await stepper.step(req.feeds, req.learningRate) } satisfies StepperReply);
-        else if (req.op === 'loss') port.postMessage({ id: req.id, loss: await stepper.loss(req.feeds) } satisfies StepperReply);
-        else port.postMessage({ id: req.id, values: (await stepper.values()).map((p) => p.slice()) } satisfies StepperReply);
+        if (req.op === 'values') port.postMessage({ id: req.id, values: (await stepper.values()).map((p) => p.slice()) } satisfies StepperReply);
+        else {
+          // The buffers of the feeds named in giveBack go back to the caller (moved, not copied).
+          const a = req.op === 'step' ? await stepper.step(req.feeds, req.learningRate, false, req.giveBack) : await stepper.loss(req.feeds, false, req.giveBack);
+          port.postMessage({ id: req.id, loss: a.loss, buffers: a.buffers } satisfies StepperReply, a.buffers);
+        }
       } catch (err) {
         port.postMessage({ id: req.id, error: (err as Error).message } satisfies StepperReply);
       }

@@ -40,6 +40,11 @@ export interface Batch {
    * copy (structured cloning 1.5 MB of vectors cost 2.2 ms a batch, moving them ~0).
    */
   transfer?: boolean;
+  /**
+   * Feeds whose buffers the batch owns whole and takes back once its step (or dev loss) is done:
+   * moved to a worker and back, then handed to `give` to hold a later batch (util/buffer-pool.ts).
+   */
+  recycle?: { feeds: readonly string[]; give: (buffers: ArrayBuffer[]) => void };
 }
 
 /** trainProbe's options (defaults: the structural-probes regimen above). */
@@ -129,6 +134,14 @@ export class Float32Adam {
     return this.t;
   }
 
+  /**
+   * Where step() reads each gradient from (views into the SIMD loop's memory), or null without
+   * the SIMD loop: a gradient written there (onnxruntime's pre-allocated outputs) is not copied.
+   */
+  get gradientSlots(): Float32Array[] | null {
+    return this.simd ? this.params.map((p, k) => this.simd!.gradientView(k, p.length)) : null;
+  }
+
   step(grads: readonly Float32Array[]): void {
     this.t++;
     const { beta1: b1, beta2: b2, eps } = this;
@@ -192,11 +205,17 @@ class SimdAdam {
     });
   }
 
+  /** Parameter k's g region (its first `length` values). */
+  gradientView(k: number, length: number): Float32Array {
+    const { at, padded } = this.regions[k]!;
+    return this.f32.subarray(at + padded, at + padded + length);
+  }
+
   update(k: number, p: Float32Array, g: Float32Array, b1: number, b2: number, stepSize: number, invBc2Sqrt: number, eps: number): void {
     const { at, padded } = this.regions[k]!;
     const own = p.buffer === this.f32.buffer && p.byteOffset === at * 4;
     if (!own) this.f32.set(p, at);
-    this.f32.set(g, at + padded);
+    if (g.buffer !== this.f32.buffer || g.byteOffset !== (at + padded) * 4) this.f32.set(g, at + padded);
     this.run(at * 4, (at + padded) * 4, (at + 2 * padded) * 4, (at + 3 * padded) * 4, padded * 4, b1, b2, 1 - b1, 1 - b2, stepSize, invBc2Sqrt, eps);
     if (!own) p.set(this.f32.subarray(at, at + p.length));
   }
@@ -248,17 +267,25 @@ function drawMasks(probe: CompiledProbe, feeds: Record<string, Feed>, rand: () =
   return out;
 }
 
+/** A batch's loss, and the buffers of the feeds its caller asked back (`giveBack`). */
+export interface StepAnswer {
+  loss: number;
+  buffers: ArrayBuffer[];
+}
+
 /**
  * Where a probe's parameters live and its optimiser steps run: in this thread (LocalStepper) or
- * in a worker thread (WorkerStepper), the same code either way.
+ * in a worker thread (WorkerStepper), the same code either way. `transfer`: the feeds' whole
+ * buffers may move to the worker (Batch.transfer); `giveBack`: feeds whose buffers come back
+ * (Batch.recycle), moved whole both ways.
  */
 export interface ParamStepper {
   /** Steps that may be queued before the oldest must finish (a worker takes the next batch while it runs one). */
   readonly depth: number;
-  /** Loss and gradients of one batch, clipped when asked, then one Adam step at `learningRate`; the batch loss. */
-  step(feeds: Record<string, Feed>, learningRate: number, transfer?: boolean): Promise<number>;
+  /** Loss and gradients of one batch, clipped when asked, then one Adam step at `learningRate`. */
+  step(feeds: Record<string, Feed>, learningRate: number, transfer?: boolean, giveBack?: readonly string[]): Promise<StepAnswer>;
   /** The loss of a batch (eval graph) at the current parameters. */
-  loss(feeds: Record<string, Feed>, transfer?: boolean): Promise<number>;
+  loss(feeds: Record<string, Feed>, transfer?: boolean, giveBack?: readonly string[]): Promise<StepAnswer>;
   /** The current parameters (the live arrays in this thread, copies from a worker). */
   values(): Promise<Float32Array[]>;
   dispose(): Promise<void>;
@@ -280,18 +307,22 @@ export class LocalStepper implements ParamStepper {
     // The optimiser keeps the live parameters (in its SIMD memory where it can); values() hands
     // them out, and trainProbe copies them into the caller's arrays at each validation.
     this.adam = new Float32Adam(params, 0.001, 0.9, 0.999, 1e-8, opts.amsgrad, true);
+    this.gradientSlots = this.adam.gradientSlots ?? undefined;
   }
 
-  async step(feeds: Record<string, Feed>, learningRate: number): Promise<number> {
-    const { loss, grads } = await this.probe.lossAndGrad(this.adam.params, feeds);
+  /** onnxruntime writes the gradients straight into the optimiser's memory (where it has one). */
+  private readonly gradientSlots: Float32Array[] | undefined;
+
+  async step(feeds: Record<string, Feed>, learningRate: number, _transfer?: boolean, giveBack: readonly string[] = []): Promise<StepAnswer> {
+    const { loss, grads } = await this.probe.lossAndGrad(this.adam.params, feeds, this.gradientSlots);
     if (this.opts.gradClipNorm !== undefined) clipGradNorm(grads, this.opts.gradClipNorm);
     this.adam.learningRate = learningRate;
     this.adam.step(grads);
-    return loss;
+    return { loss, buffers: feedBuffers(feeds, giveBack) };
   }
 
-  loss(feeds: Record<string, Feed>): Promise<number> {
-    return this.probe.loss(this.adam.params, feeds);
+  async loss(feeds: Record<string, Feed>, _transfer?: boolean, giveBack: readonly string[] = []): Promise<StepAnswer> {
+    return { loss: await this.probe.loss(this.adam.params, feeds), buffers: feedBuffers(feeds, giveBack) };
   }
 
   async values(): Promise<Float32Array[]> {
@@ -308,10 +339,10 @@ export interface StepperInit {
   params: Float32Array[];
   stepper: StepperOptions;
 }
-type StepperRequestBody = { op: 'step'; feeds: Record<string, Feed>; learningRate: number } | { op: 'loss'; feeds: Record<string, Feed> } | { op: 'values' };
+type StepperRequestBody = { op: 'step'; feeds: Record<string, Feed>; learningRate: number; giveBack: readonly string[] } | { op: 'loss'; feeds: Record<string, Feed>; giveBack: readonly string[] } | { op: 'values' };
 export type StepperRequest = { id: number } & StepperRequestBody;
 /** What train-worker.ts posts: its hello, then an answer per request. */
-export type StepperReply = WorkerHello | WorkerAnswer<{ loss?: number; values?: Float32Array[] }>;
+export type StepperReply = WorkerHello | WorkerAnswer<{ loss?: number; buffers?: ArrayBuffer[]; values?: Float32Array[] }>;
 
 const WORKER_URL = ((): URL | null => {
   if (!import.meta.url.endsWith('.js')) return null;
@@ -332,11 +363,21 @@ function wholeBuffers(feeds: Record<string, Feed>): ArrayBuffer[] {
   return [...out];
 }
 
+/** The buffers of the named feeds (each once). */
+export function feedBuffers(feeds: Record<string, Feed>, names: readonly string[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const n of names) {
+    const b = feeds[n]?.data.buffer;
+    if (b instanceof ArrayBuffer) out.add(b);
+  }
+  return [...out];
+}
+
 /** A LocalStepper in a worker thread (src/probes/train-worker.ts), the parameters copied in. */
 export class WorkerStepper implements ParamStepper {
   readonly depth = 2;
 
-  private constructor(private readonly client: WorkerClient<{ loss?: number; values?: Float32Array[] }>) {}
+  private constructor(private readonly client: WorkerClient<{ loss?: number; buffers?: ArrayBuffer[]; values?: Float32Array[] }>) {}
 
   static async start(probe: CompiledProbe, params: Float32Array[], opts: StepperOptions): Promise<WorkerStepper> {
     if (!WORKER_URL) throw new Error('the probe training worker (train-worker.js) is missing: build with `npm run build`');
@@ -344,20 +385,22 @@ export class WorkerStepper implements ParamStepper {
     return new WorkerStepper(await WorkerClient.start(WORKER_URL, init, 'probe training'));
   }
 
-  private call(req: StepperRequestBody, transfer = false) {
-    return this.client.call(req, transfer && 'feeds' in req ? wholeBuffers(req.feeds) : []);
+  private async answer(req: StepperRequestBody & { feeds: Record<string, Feed>; giveBack: readonly string[] }, transfer = false): Promise<StepAnswer> {
+    const moved = new Set([...(transfer ? wholeBuffers(req.feeds) : []), ...feedBuffers(req.feeds, req.giveBack)]);
+    const a = await this.client.call(req, [...moved]);
+    return { loss: a.loss!, buffers: a.buffers ?? [] };
   }
 
-  async step(feeds: Record<string, Feed>, learningRate: number, transfer?: boolean): Promise<number> {
-    return (await this.call({ op: 'step', feeds, learningRate }, transfer)).loss!;
+  step(feeds: Record<string, Feed>, learningRate: number, transfer?: boolean, giveBack: readonly string[] = []): Promise<StepAnswer> {
+    return this.answer({ op: 'step', feeds, learningRate, giveBack }, transfer);
   }
 
-  async loss(feeds: Record<string, Feed>, transfer?: boolean): Promise<number> {
-    return (await this.call({ op: 'loss', feeds }, transfer)).loss!;
+  loss(feeds: Record<string, Feed>, transfer?: boolean, giveBack: readonly string[] = []): Promise<StepAnswer> {
+    return this.answer({ op: 'loss', feeds, giveBack }, transfer);
   }
 
   async values(): Promise<Float32Array[]> {
-    return (await this.call({ op: 'values' })).values!;
+    return (await this.client.call({ op: 'values' })).values!;
   }
 
   dispose(): Promise<void> {
@@ -370,7 +413,9 @@ async function meanStepperLoss(stepper: Pick<ParamStepper, 'loss'>, batches: Asy
   let sum = 0;
   let count = 0;
   for await (const b of batches) {
-    sum += (await stepper.loss(b.feeds, b.transfer)) * b.count;
+    const a = await stepper.loss(b.feeds, b.transfer, b.recycle?.feeds);
+    b.recycle?.give(a.buffers);
+    sum += a.loss * b.count;
     count += b.count;
   }
   return count === 0 ? NaN : sum / count;
@@ -463,8 +508,9 @@ export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
       for await (const batch of opts.train(epoch)) {
         const feeds = probe.masks.length ? { ...batch.feeds, ...drawMasks(probe, batch.feeds, maskRand) } : batch.feeds;
         if (inflight.length >= stepper.depth) await inflight.shift();
-        const done = stepper.step(feeds, learningRate, batch.transfer).then((loss) => {
-          trainSum += loss * batch.count;
+        const done = stepper.step(feeds, learningRate, batch.transfer, batch.recycle?.feeds).then((a) => {
+          batch.recycle?.give(a.buffers);
+          trainSum += a.loss * batch.count;
           trainCount += batch.count;
         });
         done.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile

@@ -4,7 +4,7 @@ import type { ArrayTensor, Tokenizer } from '../../model/types.js';
 import { InputError } from '../../util/errors.js';
 import { layerName } from '../../util/names.js';
 import { poolWords } from '../align.js';
-import type { ActivationSource, PieceBatch } from '../request.js';
+import { wordArray, type ActivationSource, type PieceBatch } from '../request.js';
 import { MissingActivation } from '../store.js';
 import { structuralProbesAlignment } from './align-hdf5.js';
 
@@ -174,9 +174,9 @@ export class Hdf5Source implements ActivationSource {
   }
 
   /** Word-level vectors; piece-level files averaged into words (data.py BERTDataset: np.mean over each word's pieces). */
-  async readWords(layer: number, sentences: readonly number[]): Promise<Float32Array> {
+  async readWords(layer: number, sentences: readonly number[], alloc?: (bytes: number) => ArrayBuffer): Promise<Float32Array> {
     const D = this.hiddenSize;
-    const out = new Float32Array(sentences.reduce((a, s) => a + this.words(s), 0) * D);
+    const out = wordArray(sentences.reduce((a, s) => a + this.words(s), 0) * D, alloc);
     let at = 0;
     for (const s of sentences) {
       const rows = this.row(layer, s);

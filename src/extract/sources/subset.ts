@@ -25,7 +25,7 @@ export function subsetSource(source: ActivationSource, positions: readonly numbe
     wordCounts: positions.map((p) => source.wordCounts[p]!),
     hasPieces: source.hasPieces,
     description: { ...source.description, sentencesOfSource: `${positions.length} of ${source.numSentences} (the sentences the probe keeps)` },
-    readWords: (layer, sentences) => source.readWords(layer, at(sentences)),
+    readWords: (layer, sentences, alloc) => source.readWords(layer, at(sentences), alloc),
     readPieces: (layer, sentences) => source.readPieces(layer, at(sentences)),
     readAttention: (layer, sentence) => source.readAttention(layer, at([sentence])[0]!),
     readRawAttention: (layer, sentence) => source.readRawAttention(layer, at([sentence])[0]!),

@@ -29,6 +29,7 @@ export class GraphSession {
     private readonly session: ort.InferenceSession,
     /** The graph's inputs: feeds not named here are ignored. */
     readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
   ) {}
 
   static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<GraphSession> {
@@ -44,20 +45,27 @@ export class GraphSession {
       // training loop (measured: bench/trainer.ts, PERFORMANCE notes in the bench's header).
       extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
     });
-    return new GraphSession(session, session.inputNames);
+    return new GraphSession(session, session.inputNames, session.outputNames);
   }
 
-  /** Run with the feeds the graph takes; returns every output. */
-  async run(feeds: Record<string, Feed>): Promise<Record<string, { data: Float32Array | Float64Array | BigInt64Array | Uint8Array; dims: number[] }>> {
+  /**
+   * Run with the feeds the graph takes; returns every output. Outputs named in `into` are
+   * written into the arrays given (onnxruntime's pre-allocated fetches; their dims must be the
+   * output's) and returned as those arrays: a trainer receives its gradients where its optimiser
+   * reads them, without a copy of its own.
+   */
+  async run(feeds: Record<string, Feed>, into: Record<string, Feed> = {}): Promise<Record<string, { data: Float32Array | Float64Array | BigInt64Array | Uint8Array; dims: number[] }>> {
     const t: Record<string, ort.Tensor> = {};
     for (const name of this.inputNames) {
       const f = feeds[name];
       if (!f) throw new Error(`graph input '${name}' was not fed (fed: ${Object.keys(feeds).join(', ') || 'nothing'})`);
       t[name] = tensorOf(f);
     }
-    const r = await this.session.run(t);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of this.outputNames) fetches[name] = into[name] ? tensorOf(into[name]) : null;
+    const r = await this.session.run(t, fetches);
     const out: Record<string, { data: Float32Array | Float64Array | BigInt64Array | Uint8Array; dims: number[] }> = {};
-    for (const [k, v] of Object.entries(r)) out[k] = { data: v.data as Float32Array, dims: [...v.dims] };
+    for (const [k, v] of Object.entries(r)) out[k] = into[k] ? { data: into[k].data, dims: [...into[k].dims] } : { data: v.data as Float32Array, dims: [...v.dims] };
     return out;
   }
 
