@@ -408,15 +408,29 @@ export class WorkerStepper implements ParamStepper {
   }
 }
 
-/** Mean batch loss over the dev batches, weighted by each batch's item count (eval graph). */
-async function meanStepperLoss(stepper: Pick<ParamStepper, 'loss'>, batches: AsyncIterable<Batch>): Promise<number> {
+/**
+ * Mean batch loss over the dev batches, weighted by each batch's item count (eval graph). Up to
+ * `depth` batches are queued, so a worker computes one while the next is read; the answers come
+ * in order, so the sum is the same.
+ */
+async function meanStepperLoss(stepper: Pick<ParamStepper, 'loss' | 'depth'>, batches: AsyncIterable<Batch>): Promise<number> {
   let sum = 0;
   let count = 0;
-  for await (const b of batches) {
-    const a = await stepper.loss(b.feeds, b.transfer, b.recycle?.feeds);
-    b.recycle?.give(a.buffers);
-    sum += a.loss * b.count;
-    count += b.count;
+  const inflight: Promise<void>[] = [];
+  try {
+    for await (const b of batches) {
+      if (inflight.length >= stepper.depth) await inflight.shift();
+      const done = stepper.loss(b.feeds, b.transfer, b.recycle?.feeds).then((a) => {
+        b.recycle?.give(a.buffers);
+        sum += a.loss * b.count;
+        count += b.count;
+      });
+      done.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
+      inflight.push(done);
+    }
+    await Promise.all(inflight);
+  } finally {
+    await Promise.allSettled(inflight);
   }
   return count === 0 ? NaN : sum / count;
 }
