@@ -364,7 +364,7 @@ function wholeBuffers(feeds: Record<string, Feed>): ArrayBuffer[] {
 }
 
 /** The buffers of the named feeds (each once). */
-export function feedBuffers(feeds: Record<string, Feed>, names: readonly string[]): ArrayBuffer[] {
+function feedBuffers(feeds: Record<string, Feed>, names: readonly string[]): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const n of names) {
     const b = feeds[n]?.data.buffer;
