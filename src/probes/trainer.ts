@@ -409,28 +409,54 @@ export class WorkerStepper implements ParamStepper {
 }
 
 /**
- * Mean batch loss over the dev batches, weighted by each batch's item count (eval graph). Up to
- * `depth` batches are queued, so a worker computes one while the next is read; the answers come
- * in order, so the sum is the same.
+ * Requests to a stepper, at most `depth` unfinished, answered in the order sent (a worker takes
+ * the next batch while it runs one). A failure surfaces at the next add() or drain().
+ */
+class StepperQueue {
+  private inflight: Promise<void>[] = [];
+  constructor(private readonly depth: number) {}
+
+  /** Queue a request, first waiting for the oldest when `depth` are unfinished. */
+  async add(request: () => Promise<void>): Promise<void> {
+    if (this.inflight.length >= this.depth) await this.inflight.shift();
+    const done = request();
+    done.catch(() => {}); // awaited later; a failure must not count as unhandled meanwhile
+    this.inflight.push(done);
+  }
+
+  /** Wait for every queued request (throws the first failure). */
+  async drain(): Promise<void> {
+    const all = this.inflight;
+    this.inflight = [];
+    await Promise.all(all);
+  }
+
+  /** Wait for every queued request, failed or not (cleanup). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inflight);
+  }
+}
+
+/**
+ * Mean batch loss over the dev batches, weighted by each batch's item count (eval graph), queued
+ * like training steps; the answers come in order, so the sum is the same.
  */
 async function meanStepperLoss(stepper: Pick<ParamStepper, 'loss' | 'depth'>, batches: AsyncIterable<Batch>): Promise<number> {
   let sum = 0;
   let count = 0;
-  const inflight: Promise<void>[] = [];
+  const queue = new StepperQueue(stepper.depth);
   try {
     for await (const b of batches) {
-      if (inflight.length >= stepper.depth) await inflight.shift();
-      const done = stepper.loss(b.feeds, b.transfer, b.recycle?.feeds).then((a) => {
+      await queue.add(async () => {
+        const a = await stepper.loss(b.feeds, b.transfer, b.recycle?.feeds);
         b.recycle?.give(a.buffers);
         sum += a.loss * b.count;
         count += b.count;
       });
-      done.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
-      inflight.push(done);
     }
-    await Promise.all(inflight);
+    await queue.drain();
   } finally {
-    await Promise.allSettled(inflight);
+    await queue.settle();
   }
   return count === 0 ? NaN : sum / count;
 }
@@ -473,16 +499,11 @@ export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
   let trainCount = 0;
   let stop = false;
   let epoch = 0;
-  // Steps queued and not yet finished (at most stepper.depth), in order.
-  let inflight: Promise<void>[] = [];
-  const drain = async (): Promise<void> => {
-    const all = inflight;
-    inflight = [];
-    await Promise.all(all);
-  };
+  // Steps queued and not yet finished, in order.
+  const queue = new StepperQueue(stepper.depth);
 
   const validate = async (): Promise<void> => {
-    await drain();
+    await queue.drain();
     const round = history.length;
     const devLoss = await meanStepperLoss(stepper, opts.dev());
     // The caller's arrays hold the parameters of the latest validation (a worker's are copied back).
@@ -521,14 +542,12 @@ export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
     for (; epoch < maxEpochs && !stop; epoch++) {
       for await (const batch of opts.train(epoch)) {
         const feeds = probe.masks.length ? { ...batch.feeds, ...drawMasks(probe, batch.feeds, maskRand) } : batch.feeds;
-        if (inflight.length >= stepper.depth) await inflight.shift();
-        const done = stepper.step(feeds, learningRate, batch.transfer, batch.recycle?.feeds).then((a) => {
+        await queue.add(async () => {
+          const a = await stepper.step(feeds, learningRate, batch.transfer, batch.recycle?.feeds);
           batch.recycle?.give(a.buffers);
           trainSum += a.loss * batch.count;
           trainCount += batch.count;
         });
-        done.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
-        inflight.push(done);
         steps++;
         if (opts.validateEvery && steps % opts.validateEvery === 0) {
           await validate();
@@ -538,7 +557,7 @@ export async function trainProbe(opts: TrainOptions): Promise<TrainResult> {
       if (!opts.validateEvery) await validate();
     }
   } finally {
-    await Promise.allSettled(inflight);
+    await queue.settle();
     await stepper.dispose();
   }
   params.forEach((p, k) => p.set(best[k]!));
